@@ -1,0 +1,89 @@
+"""Losses for class-imbalanced classification.
+
+Every loss takes raw logits of shape ``(n_samples, n_classes)`` and integer
+targets of shape ``(n_samples,)``, accepts per-class ``weight`` and
+per-example ``sample_weight``, and reduces with the weighted mean
+``sum(w_i * l_i) / sum(w_i)`` (``w_i = weight[y_i] * sample_weight_i``).
+Each family lives in its own module as a function plus an ``nn.Module``.
+:func:`get_loss` maps the names used by :class:`~sklimb.ImbalancedNetClassifier`
+(``loss="focal"`` ...) to the classes.
+"""
+
+from ._base import ImbalanceLoss
+from .class_balanced import ClassBalancedLoss, class_balanced_loss, effective_number_weights
+from .cross_entropy import CrossEntropyLoss, cross_entropy_loss
+from .dice import DiceLoss, dice_loss
+from .focal import FocalLoss, focal_loss
+from .ghm import GHMCLoss, ghm_c_loss
+from .long_tail import (
+    LDAMLoss,
+    LogitAdjustedLoss,
+    ldam_loss,
+    ldam_margins,
+    log_priors,
+    logit_adjusted_loss,
+)
+
+LOSSES = {
+    "ce": CrossEntropyLoss,
+    "focal": FocalLoss,
+    "class_balanced": ClassBalancedLoss,
+    "ghm": GHMCLoss,
+    "dice": DiceLoss,
+    "ldam": LDAMLoss,
+    "logit_adjusted": LogitAdjustedLoss,
+}
+
+
+def get_loss(name):
+    """Return the loss class registered under ``name``.
+
+    Parameters
+    ----------
+    name : str or type
+        One of ``"ce"``, ``"focal"``, ``"class_balanced"``, ``"ghm"``,
+        ``"dice"``, ``"ldam"``, ``"logit_adjusted"``, or an ``nn.Module``
+        subclass, which is returned as it is.
+
+    Returns
+    -------
+    loss_class : type
+        A :class:`torch.nn.Module` subclass.
+
+    Examples
+    --------
+    >>> from sklimb.losses import get_loss
+    >>> get_loss("focal").__name__
+    'FocalLoss'
+    """
+    if isinstance(name, type):
+        return name
+    if isinstance(name, str) and name in LOSSES:
+        return LOSSES[name]
+    raise ValueError(
+        f"unknown loss {name!r}; use one of {sorted(LOSSES)} or pass a torch.nn.Module class."
+    )
+
+
+__all__ = [
+    "LOSSES",
+    "ClassBalancedLoss",
+    "CrossEntropyLoss",
+    "DiceLoss",
+    "FocalLoss",
+    "GHMCLoss",
+    "ImbalanceLoss",
+    "LDAMLoss",
+    "LogitAdjustedLoss",
+    "class_balanced_loss",
+    "cross_entropy_loss",
+    "dice_loss",
+    "effective_number_weights",
+    "focal_loss",
+    "get_loss",
+    "ghm_c_loss",
+    "ldam_loss",
+    "ldam_margins",
+    "log_priors",
+    "logit_adjusted_loss",
+]

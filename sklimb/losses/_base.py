@@ -1,0 +1,253 @@
+"""Shared validation, weighting and reduction for the sklimb losses.
+
+Every loss in :mod:`sklimb.losses` follows the same contract:
+
+* ``logits`` is a floating tensor of shape ``(n_samples, n_classes)`` with
+  ``n_classes >= 2`` (binary problems use two columns);
+* ``target`` is an integer tensor of shape ``(n_samples,)`` holding class
+  indices in ``[0, n_classes)``;
+* the per-example loss ``l_i`` is combined with the example weight
+  ``w_i = weight[target_i] * sample_weight_i`` (either factor may be absent)
+  and reduced with the weighted mean ``sum(w_i * l_i) / sum(w_i)``, the rule
+  PyTorch applies to weighted cross-entropy. ``reduction="sum"`` returns
+  ``sum(w_i * l_i)`` and ``reduction="none"`` the vector ``w_i * l_i``.
+
+Half-precision logits (``float16``/``bfloat16``) are promoted to ``float32``
+inside the loss, as autocast does for PyTorch's own losses, so the loss and
+its gradient stay finite at extreme logits.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+import torch
+from torch import nn
+
+REDUCTIONS = ("mean", "sum", "none")
+
+
+def check_reduction(reduction):
+    """Return ``reduction`` if it is one of ``"mean"``, ``"sum"``, ``"none"``."""
+    if not isinstance(reduction, str) or reduction not in REDUCTIONS:
+        raise ValueError(
+            f"reduction={reduction!r} is not supported; use one of {list(REDUCTIONS)}."
+        )
+    return reduction
+
+
+def check_number(name, value, *, low=None, high=None, low_closed=True, high_closed=False):
+    """Validate a real-valued hyperparameter and return it as ``float``.
+
+    Raises ``ValueError`` naming the parameter, its value and the allowed range.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a real number; got {name}={value!r}.")
+    value = float(value)
+    too_low = low is not None and (value < low if low_closed else value <= low)
+    too_high = high is not None and (value > high if high_closed else value >= high)
+    if not np.isfinite(value) or too_low or too_high:
+        lo = "-inf" if low is None else f"{low}"
+        hi = "inf" if high is None else f"{high}"
+        interval = f"{'[' if low_closed else '('}{lo}, {hi}{']' if high_closed else ')'}"
+        raise ValueError(f"{name} must lie in {interval}; got {name}={value!r}.")
+    return value
+
+
+def check_int(name, value, *, low=1):
+    """Validate an integer hyperparameter ``>= low`` and return it as ``int``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}; got {name}={value!r}.")
+    return int(value)
+
+
+def as_class_vector(name, values, *, allow_zero=True):
+    """Convert per-class values (weights or counts) to a 1-D float32 tensor.
+
+    ``None`` passes through. Values must be finite and non-negative (strictly
+    positive when ``allow_zero`` is false).
+    """
+    if values is None:
+        return None
+    if isinstance(values, torch.Tensor):
+        tensor = values.detach().to(dtype=torch.float32, device="cpu").clone()
+    else:
+        try:
+            array = np.asarray(values, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(
+                f"{name} must be a 1-D sequence of numbers, one per class; got {values!r}."
+            ) from exc
+        tensor = torch.as_tensor(array, dtype=torch.float32)
+    if tensor.ndim != 1 or tensor.numel() < 2:
+        raise ValueError(
+            f"{name} must be a 1-D sequence with one entry per class (at least 2 classes); "
+            f"got shape {tuple(tensor.shape)}."
+        )
+    if not torch.isfinite(tensor).all():
+        raise ValueError(f"{name} must be finite; got {tensor.tolist()}.")
+    if (tensor < 0).any() or (not allow_zero and (tensor == 0).any()):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"every entry of {name} must be {bound}; got {tensor.tolist()}.")
+    return tensor
+
+
+def check_logits_target(logits, target):
+    """Validate shapes and dtypes; return float logits (half promoted) and long targets."""
+    if not isinstance(logits, torch.Tensor) or not isinstance(target, torch.Tensor):
+        raise ValueError(
+            "logits and target must be torch tensors; got "
+            f"{type(logits).__name__} and {type(target).__name__}."
+        )
+    if logits.ndim != 2:
+        raise ValueError(
+            "logits must have shape (n_samples, n_classes); got shape "
+            f"{tuple(logits.shape)}. For a binary problem with one output column, "
+            "use two columns (one per class)."
+        )
+    n_samples, n_classes = logits.shape
+    if n_classes < 2:
+        raise ValueError(f"logits must have at least 2 columns (classes); got {n_classes}.")
+    if n_samples == 0:
+        raise ValueError("logits is empty (0 samples); a loss needs at least one sample.")
+    if not logits.is_floating_point():
+        raise ValueError(f"logits must be a floating tensor; got dtype {logits.dtype}.")
+    if target.ndim != 1 or target.shape[0] != n_samples:
+        raise ValueError(
+            f"target must have shape ({n_samples},) to match logits {tuple(logits.shape)}; "
+            f"got shape {tuple(target.shape)}."
+        )
+    if target.is_floating_point() or target.is_complex() or target.dtype == torch.bool:
+        raise ValueError(
+            f"target must hold integer class indices; got dtype {target.dtype}. "
+            "Encode labels as 0..n_classes-1 (e.g. sklearn.preprocessing.LabelEncoder)."
+        )
+    if target.device.type == "cpu":
+        low, high = torch.aminmax(target)
+        if low < 0 or high >= n_classes:
+            raise ValueError(
+                f"target values must lie in [0, {n_classes - 1}] for {n_classes} classes; "
+                f"got values in [{int(low)}, {int(high)}]."
+            )
+    else:  # no host synchronisation on accelerators: assert on the device
+        torch._assert_async(((target >= 0) & (target < n_classes)).all())
+    if logits.dtype in (torch.float16, torch.bfloat16):
+        logits = logits.float()
+    return logits, target.long()
+
+
+def check_sample_weight(sample_weight, n_samples, like):
+    """Validate per-sample weights and return them as a tensor matching ``like``."""
+    if sample_weight is None:
+        return None
+    sample_weight = torch.as_tensor(sample_weight, device=like.device)
+    if sample_weight.ndim != 1 or sample_weight.shape[0] != n_samples:
+        raise ValueError(
+            f"sample_weight must have shape ({n_samples},); got {tuple(sample_weight.shape)}."
+        )
+    sample_weight = sample_weight.to(like.dtype)
+    if sample_weight.device.type == "cpu" and not (
+        torch.isfinite(sample_weight).all() and (sample_weight >= 0).all()
+    ):
+        raise ValueError("sample_weight must be finite and non-negative.")
+    return sample_weight
+
+
+def check_class_vector_size(name, vector, n_classes):
+    """Raise if a per-class buffer does not match the number of logit columns."""
+    if vector is not None and vector.shape[0] != n_classes:
+        raise ValueError(
+            f"{name} has {vector.shape[0]} entries but logits have {n_classes} classes; "
+            "give one entry per class."
+        )
+
+
+def example_weights(target, weight, sample_weight):
+    """Per-example weights ``weight[target] * sample_weight`` (``None`` if both absent)."""
+    w = None if weight is None else weight[target]
+    if sample_weight is not None:
+        w = sample_weight if w is None else w * sample_weight
+    return w
+
+
+def reduce_loss(loss, weights, reduction):
+    """Apply the weighted reduction described in the module docstring."""
+    if weights is not None:
+        weights = weights.to(loss.dtype)
+    if reduction == "none":
+        return loss if weights is None else loss * weights
+    if reduction == "sum":
+        return loss.sum() if weights is None else torch.dot(loss, weights)
+    if weights is None:
+        return loss.mean()
+    # all-zero weights give 0 rather than 0/0; no host synchronisation needed
+    return torch.dot(loss, weights) / weights.sum().clamp_min(torch.finfo(loss.dtype).tiny)
+
+
+def as_class_tensor(name, values, like):
+    """Per-class values on the device and dtype of ``like``.
+
+    Tensors (such as module buffers, validated when they were registered) are
+    only moved; anything else is validated by :func:`as_class_vector` first.
+    """
+    if values is None:
+        return None
+    if not isinstance(values, torch.Tensor):
+        values = as_class_vector(name, values)
+    check_class_vector_size(name, values, like.shape[1])
+    return values.to(device=like.device, dtype=like.dtype)
+
+
+def example_weights_for(logits, target, weight, sample_weight):
+    """Example weights for already validated ``logits`` and ``target``."""
+    weight = as_class_tensor("weight", weight, logits)
+    sample_weight = check_sample_weight(sample_weight, logits.shape[0], logits)
+    return example_weights(target, weight, sample_weight)
+
+
+def prepare(logits, target, sample_weight, weight):
+    """Run the common input checks of a loss forward pass.
+
+    Returns ``(logits, target, weight, example_weights)`` with ``weight`` on the
+    device and dtype of the (possibly promoted) logits.
+    """
+    logits, target = check_logits_target(logits, target)
+    weight = as_class_tensor("weight", weight, logits)
+    sample_weight = check_sample_weight(sample_weight, logits.shape[0], logits)
+    return logits, target, weight, example_weights(target, weight, sample_weight)
+
+
+class ImbalanceLoss(nn.Module):
+    """Base class: stores the class ``weight`` buffer and the ``reduction``.
+
+    Subclasses implement ``forward(logits, target, sample_weight=None)``.
+    ``requires_class_counts`` tells :class:`~sklimb.ImbalancedNetClassifier`
+    that the loss must be built with the training ``class_counts``.
+    """
+
+    requires_class_counts = False
+
+    def __init__(self, weight=None, reduction="mean"):
+        super().__init__()
+        self.reduction = check_reduction(reduction)
+        self.register_buffer("weight", as_class_vector("weight", weight))
+
+    def extra_repr(self):
+        return f"reduction={self.reduction!r}"
+
+
+def class_counts_buffer(module, class_counts):
+    """Validate ``class_counts`` and register it on ``module`` as a buffer."""
+    name = type(module).__name__
+    if class_counts is None:
+        raise ValueError(
+            f"{name} needs class_counts, the number of training samples of each class "
+            "(for example numpy.bincount(y_train)); ImbalancedNetClassifier supplies it "
+            "at fit time."
+        )
+    counts = as_class_vector("class_counts", class_counts)
+    if counts.sum() <= 0:
+        raise ValueError(f"class_counts must contain at least one sample; got {counts.tolist()}.")
+    module.register_buffer("class_counts", counts)
+    return counts

@@ -1,0 +1,184 @@
+"""Gradient harmonizing mechanism for classification, GHM-C (Li et al., AAAI 2019)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch.autograd.function import once_differentiable
+
+from ._base import ImbalanceLoss, check_int, check_number, check_reduction, prepare, reduce_loss
+from ._one_vs_rest import flip_true_class, negate_true_class_
+
+
+def _gradient_density(g, bins, running_density, momentum, update):
+    """Histogram density of gradient norms ``g`` and the number of non-empty bins.
+
+    Returns ``(density, n_nonempty)``; ``density`` is the exponential moving
+    average when ``running_density`` is given (updated in place if ``update``).
+    """
+    idx = (g * bins).to(torch.int32).clamp_(max=bins - 1)
+    flat = idx.view(-1)
+    if flat.device.type == "cpu":
+        counts = torch.bincount(flat, minlength=bins).to(g.dtype)
+    else:  # index_add_ does not synchronise with the host, bincount does
+        counts = torch.zeros(bins, dtype=g.dtype, device=g.device).index_add_(
+            0, flat, torch.ones_like(g).view(-1))
+    density = counts / flat.numel()
+    n_nonempty = (counts > 0).sum()
+    if running_density is not None and momentum > 0.0:
+        fresh = running_density.sum() <= 0  # an all-zero state has never been updated
+        ema = torch.where(fresh, density,
+                          momentum * running_density.to(density) + (1.0 - momentum) * density)
+        if update:
+            running_density.copy_(ema)
+        density = ema
+    return idx, density, n_nonempty
+
+
+class _GHMTerm(torch.autograd.Function):
+    """Per-example mean over classes of GHM-weighted BCE, with a fused backward.
+
+    The BCE of a logit is ``softplus(a)`` (see :mod:`._one_vs_rest`), its
+    gradient norm ``g = sigmoid(a)`` and ``d softplus(a) / da = g``. The
+    harmonizing weights are constants of the backward pass, as in the paper.
+    """
+
+    @staticmethod
+    def forward(ctx, logits, target, bins, running_density, momentum, update):
+        a = flip_true_class(logits, target)
+        g = torch.sigmoid(a)
+        idx, density, n_nonempty = _gradient_density(g, bins, running_density, momentum, update)
+        bin_weight = (density * n_nonempty).reciprocal_()
+        w = bin_weight.index_select(0, idx.view(-1)).view_as(g)
+        ctx.save_for_backward(g.mul_(w), target)
+        return F.softplus(a).mul_(w).mean(dim=1)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_loss):
+        gw, target = ctx.saved_tensors
+        grad = gw * (grad_loss / gw.shape[1]).unsqueeze(1)
+        return negate_true_class_(grad, target), None, None, None, None, None
+
+
+def ghm_c_loss(
+    logits, target, *, bins=10, momentum=0.0, running_density=None, update=True,
+    weight=None, sample_weight=None, reduction="mean",
+):
+    r"""GHM-C loss: binary cross-entropy per logit, re-weighted by gradient density.
+
+    Each logit :math:`x_{ic}` with one-hot label :math:`y_{ic}` has gradient
+    norm :math:`g_{ic} = |\sigma(x_{ic}) - y_{ic}|`. The :math:`M = NC` norms
+    of the batch are counted in ``bins`` equal-width bins of ``[0, 1]``; a logit
+    in a bin holding :math:`R` of them, with :math:`n` non-empty bins, gets the
+    harmonizing weight :math:`\beta_{ic} = M / (R \, n)`, and
+
+    .. math::
+
+        \ell_i = \frac{1}{C} \sum_{c} \beta_{ic}\, \mathrm{BCE}(x_{ic}, y_{ic}),
+
+    so that the plain mean over examples is the paper's
+    :math:`\frac{1}{M}\sum \beta \, \mathrm{BCE}`. Class and sample weights then
+    enter through the weighted mean. With ``momentum`` :math:`\mu > 0`, the bin
+    density :math:`R / M` is replaced by its exponential moving average
+    :math:`\rho \leftarrow \mu \rho + (1 - \mu) R / M` across batches (the
+    paper's EMA, kept as a density so a small last batch does not change the
+    scale of the weights). Weights are constants for the gradient.
+
+    Parameters
+    ----------
+    logits : torch.Tensor of shape (n_samples, n_classes)
+        Raw, unnormalised scores.
+    target : torch.Tensor of shape (n_samples,)
+        Integer class indices.
+    bins : int, default=10
+        Number of histogram bins, ``>= 1``; ``bins=1`` is plain per-class BCE.
+    momentum : float, default=0.0
+        EMA momentum in ``[0, 1)``; used only with ``running_density``.
+    running_density : torch.Tensor of shape (bins,), default=None
+        EMA state; all zeros means "not yet initialised".
+    update : bool, default=True
+        Whether to update ``running_density`` in place.
+    weight : array-like of shape (n_classes,), default=None
+        Per-class weights of examples.
+    sample_weight : torch.Tensor of shape (n_samples,), default=None
+        Per-example weights.
+    reduction : {"mean", "sum", "none"}, default="mean"
+        Reduction of the per-example losses.
+
+    Returns
+    -------
+    loss : torch.Tensor
+        A scalar, or shape ``(n_samples,)`` for ``reduction="none"``.
+
+    References
+    ----------
+    .. [1] B. Li, Y. Liu, X. Wang, "Gradient Harmonized Single-stage Detector",
+       AAAI 2019.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklimb.losses import ghm_c_loss
+    >>> logits = torch.tensor([[4.0, -4.0], [0.0, 0.0], [3.0, -3.0]])
+    >>> round(float(ghm_c_loss(logits, torch.tensor([0, 1, 0]), bins=10)), 4)
+    0.3633
+    """
+    reduction = check_reduction(reduction)
+    bins = check_int("bins", bins)
+    momentum = check_number("momentum", momentum, low=0.0, high=1.0)
+    if running_density is not None and running_density.shape != (bins,):
+        raise ValueError(f"running_density must have shape ({bins},) for bins={bins}; "
+                         f"got {tuple(running_density.shape)}.")
+    logits, target, _, weights = prepare(logits, target, sample_weight, weight)
+    loss = _GHMTerm.apply(logits, target, bins, running_density, momentum, update)
+    return reduce_loss(loss, weights, reduction)
+
+
+class GHMCLoss(ImbalanceLoss):
+    r"""GHM-C loss as an ``nn.Module``, with the EMA state in a buffer.
+
+    See :func:`ghm_c_loss`. In training mode each forward pass updates the
+    ``running_density`` buffer (when ``momentum > 0``); in evaluation mode the
+    weights are computed the same way but the buffer is left unchanged.
+
+    Parameters
+    ----------
+    bins : int, default=10
+        Number of gradient-norm bins.
+    momentum : float, default=0.75
+        EMA momentum of the bin densities, in ``[0, 1)``; ``0`` uses each
+        batch's own histogram.
+    weight : array-like of shape (n_classes,), default=None
+        Per-class weights, stored as a buffer.
+    reduction : {"mean", "sum", "none"}, default="mean"
+        Reduction of the per-example losses.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklimb.losses import GHMCLoss
+    >>> loss = GHMCLoss(bins=10, momentum=0.75)
+    >>> _ = loss(torch.randn(8, 3), torch.tensor([0, 1, 2, 0, 0, 0, 1, 0]))
+    >>> bool(loss.running_density.sum() > 0)
+    True
+    """
+
+    def __init__(self, bins=10, momentum=0.75, weight=None, reduction="mean"):
+        super().__init__(weight=weight, reduction=reduction)
+        self.bins = check_int("bins", bins)
+        self.momentum = check_number("momentum", momentum, low=0.0, high=1.0)
+        self.register_buffer("running_density", torch.zeros(self.bins))
+
+    def forward(self, logits, target, sample_weight=None):
+        return ghm_c_loss(
+            logits, target, bins=self.bins, momentum=self.momentum,
+            running_density=self.running_density, update=self.training,
+            weight=self.weight, sample_weight=sample_weight, reduction=self.reduction,
+        )
+
+    def extra_repr(self):
+        return f"bins={self.bins}, momentum={self.momentum}, {super().extra_repr()}"
+
+
+__all__ = ["GHMCLoss", "ghm_c_loss"]

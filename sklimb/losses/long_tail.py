@@ -1,0 +1,292 @@
+"""Long-tail losses that move logits by class frequency: LDAM and logit adjustment."""
+
+from __future__ import annotations
+
+import torch
+
+from ._base import (
+    ImbalanceLoss,
+    as_class_vector,
+    check_class_vector_size,
+    check_logits_target,
+    check_number,
+    check_reduction,
+    class_counts_buffer,
+    example_weights_for,
+    reduce_loss,
+)
+from .cross_entropy import cross_entropy_loss
+
+
+def ldam_margins(class_counts, max_margin=0.5):
+    r"""Label-distribution-aware margins :math:`\Delta_c \propto n_c^{-1/4}`.
+
+    The constant is chosen so that the rarest class gets ``max_margin``:
+    :math:`\Delta_c = \Delta_{\max} \, (\min_k n_k / n_c)^{1/4}`. Classes with
+    no samples are treated as having one.
+
+    Parameters
+    ----------
+    class_counts : array-like of shape (n_classes,)
+        Training samples per class.
+    max_margin : float, default=0.5
+        The largest margin, ``> 0``.
+
+    Returns
+    -------
+    margins : torch.Tensor of shape (n_classes,)
+        Float32 margins.
+
+    Examples
+    --------
+    >>> from sklimb.losses import ldam_margins
+    >>> ldam_margins([10000, 1], max_margin=0.5)
+    tensor([0.0500, 0.5000])
+    """
+    counts = as_class_vector("class_counts", class_counts).double().clamp_min(1.0)
+    max_margin = check_number("max_margin", max_margin, low=0.0, low_closed=False)
+    inverse_root = counts.pow(-0.25)
+    return (inverse_root * (max_margin / inverse_root.max())).float()
+
+
+def log_priors(class_counts):
+    """``log(n_c / sum(n))`` as float32, with empty classes counted as one sample."""
+    counts = as_class_vector("class_counts", class_counts).double().clamp_min(1.0)
+    return (counts / counts.sum()).log().float()
+
+
+def _shifted(logits, target, shift, name):
+    """Validated ``(logits, target)`` and the per-class ``shift`` on their device."""
+    logits, target = check_logits_target(logits, target)
+    check_class_vector_size(name, shift, logits.shape[1])
+    return logits, target, shift.to(device=logits.device, dtype=logits.dtype)
+
+
+def ldam_loss(
+    logits, target, *, class_counts, max_margin=0.5, scale=1.0, weight=None,
+    sample_weight=None, reduction="mean",
+):
+    r"""LDAM loss: cross-entropy with a class-dependent margin on the true class.
+
+    .. math::
+
+        \ell_i = -\log \frac{e^{s (x_{i y_i} - \Delta_{y_i})}}
+                            {e^{s (x_{i y_i} - \Delta_{y_i})} + \sum_{c \ne y_i} e^{s x_{ic}}},
+
+    with margins :math:`\Delta_c` from :func:`ldam_margins` (rare classes get
+    larger margins) and scale :math:`s`. Weights and reduction as in
+    :func:`cross_entropy_loss`; Cao et al. pair it with deferred re-weighting.
+
+    Parameters
+    ----------
+    logits : torch.Tensor of shape (n_samples, n_classes)
+        Raw, unnormalised scores.
+    target : torch.Tensor of shape (n_samples,)
+        Integer class indices.
+    class_counts : array-like of shape (n_classes,)
+        Training samples per class.
+    max_margin : float, default=0.5
+        Margin of the rarest class.
+    scale : float, default=1.0
+        Logit scale :math:`s > 0`. The paper uses ``s=30`` on cosine-normalised
+        logits; raw logits of an ordinary network need ``s`` near 1.
+    weight : array-like of shape (n_classes,), default=None
+        Per-class weights.
+    sample_weight : torch.Tensor of shape (n_samples,), default=None
+        Per-example weights.
+    reduction : {"mean", "sum", "none"}, default="mean"
+        Reduction of the per-example losses.
+
+    Returns
+    -------
+    loss : torch.Tensor
+        A scalar, or shape ``(n_samples,)`` for ``reduction="none"``.
+
+    References
+    ----------
+    .. [1] K. Cao, C. Wei, A. Gaidon, N. Arechiga, T. Ma, "Learning Imbalanced
+       Datasets with Label-Distribution-Aware Margin Loss", NeurIPS 2019.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklimb.losses import ldam_loss
+    >>> logits, target = torch.zeros(2, 2), torch.tensor([0, 1])
+    >>> round(float(ldam_loss(logits, target, class_counts=[100, 1])), 4)
+    0.8747
+    """
+    return _ldam(logits, target, ldam_margins(class_counts, max_margin),
+                 check_number("scale", scale, low=0.0, low_closed=False),
+                 weight, sample_weight, check_reduction(reduction))
+
+
+def _ldam(logits, target, margins, scale, weight, sample_weight, reduction):
+    # CE on the shifted logits without materialising them: with ce the plain CE
+    # of s*x and p_t = exp(-ce), lowering the true logit by s*m changes the
+    # log-partition by log1p(p_t * expm1(-s*m)), so
+    # loss = ce + s*m + log1p(p_t * expm1(-s*m)), a per-example correction.
+    logits, target, margins = _shifted(logits, target, margins, "class_counts")
+    if scale != 1.0:
+        logits = logits * scale
+    shift = margins[target] * scale
+    ce = cross_entropy_loss(logits, target, reduction="none")
+    loss = ce + shift + torch.log1p(torch.exp(-ce) * torch.expm1(-shift))
+    return reduce_loss(loss, example_weights_for(logits, target, weight, sample_weight), reduction)
+
+
+def logit_adjusted_loss(
+    logits, target, *, class_counts, tau=1.0, weight=None, sample_weight=None, reduction="mean",
+):
+    r"""Logit-adjusted cross-entropy (Menon et al., 2021); balanced softmax at ``tau=1``.
+
+    .. math::
+
+        \ell_i = -\log \mathrm{softmax}(x_i + \tau \log \pi)_{y_i},
+        \qquad \pi_c = n_c / \textstyle\sum_k n_k .
+
+    Training with the prior added makes the *unadjusted* logits ``x`` estimate
+    the balanced (class-uniform) posterior, so the network's own predictions
+    minimise the balanced error. With ``tau=1`` this is the balanced softmax
+    of Ren et al. (2020); ``tau=0`` is plain cross-entropy.
+
+    Parameters
+    ----------
+    logits : torch.Tensor of shape (n_samples, n_classes)
+        Raw, unnormalised scores.
+    target : torch.Tensor of shape (n_samples,)
+        Integer class indices.
+    class_counts : array-like of shape (n_classes,)
+        Training samples per class.
+    tau : float, default=1.0
+        Strength of the adjustment, ``>= 0``.
+    weight : array-like of shape (n_classes,), default=None
+        Per-class weights.
+    sample_weight : torch.Tensor of shape (n_samples,), default=None
+        Per-example weights.
+    reduction : {"mean", "sum", "none"}, default="mean"
+        Reduction of the per-example losses.
+
+    Returns
+    -------
+    loss : torch.Tensor
+        A scalar, or shape ``(n_samples,)`` for ``reduction="none"``.
+
+    References
+    ----------
+    .. [1] A. K. Menon, S. Jayasumana, A. S. Rawat, H. Jain, A. Veit, S. Kumar,
+       "Long-tail learning via logit adjustment", ICLR 2021.
+    .. [2] J. Ren, C. Yu, S. Sheng, X. Ma, H. Zhao, S. Yi, H. Li, "Balanced
+       Meta-Softmax for Long-Tailed Visual Recognition", NeurIPS 2020.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklimb.losses import logit_adjusted_loss
+    >>> logits, target = torch.zeros(2, 2), torch.tensor([0, 1])
+    >>> round(float(logit_adjusted_loss(logits, target, class_counts=[3, 1])), 4)
+    0.837
+    """
+    tau = check_number("tau", tau, low=0.0)
+    return _logit_adjusted(logits, target, log_priors(class_counts), tau, weight,
+                           sample_weight, check_reduction(reduction))
+
+
+def _logit_adjusted(logits, target, log_prior, tau, weight, sample_weight, reduction):
+    logits, target, log_prior = _shifted(logits, target, log_prior, "class_counts")
+    if tau != 0.0:
+        logits = logits + tau * log_prior
+    return cross_entropy_loss(logits, target, weight=weight, sample_weight=sample_weight,
+                              reduction=reduction)
+
+
+class LDAMLoss(ImbalanceLoss):
+    r"""LDAM loss as an ``nn.Module``; margins kept in the ``margins`` buffer.
+
+    See :func:`ldam_loss`.
+
+    Parameters
+    ----------
+    class_counts : array-like of shape (n_classes,)
+        Training samples per class (supplied by the estimator at fit time).
+    max_margin : float, default=0.5
+        Margin of the rarest class.
+    scale : float, default=1.0
+        Logit scale :math:`s`.
+    weight : array-like of shape (n_classes,), default=None
+        Per-class weights.
+    reduction : {"mean", "sum", "none"}, default="mean"
+        Reduction of the per-example losses.
+
+    Examples
+    --------
+    >>> from sklimb.losses import LDAMLoss
+    >>> LDAMLoss(class_counts=[16, 1]).margins
+    tensor([0.2500, 0.5000])
+    """
+
+    requires_class_counts = True
+
+    def __init__(self, class_counts=None, max_margin=0.5, scale=1.0, weight=None,
+                 reduction="mean"):
+        super().__init__(weight=weight, reduction=reduction)
+        counts = class_counts_buffer(self, class_counts)
+        self.max_margin = check_number("max_margin", max_margin, low=0.0, low_closed=False)
+        self.scale = check_number("scale", scale, low=0.0, low_closed=False)
+        self.register_buffer("margins", ldam_margins(counts, self.max_margin))
+
+    def forward(self, logits, target, sample_weight=None):
+        return _ldam(logits, target, self.margins, self.scale, self.weight, sample_weight,
+                     self.reduction)
+
+    def extra_repr(self):
+        return f"max_margin={self.max_margin}, scale={self.scale}, {super().extra_repr()}"
+
+
+class LogitAdjustedLoss(ImbalanceLoss):
+    r"""Logit-adjusted (balanced-softmax) loss as an ``nn.Module``.
+
+    See :func:`logit_adjusted_loss`. The log priors are kept in the
+    ``log_prior`` buffer.
+
+    Parameters
+    ----------
+    class_counts : array-like of shape (n_classes,)
+        Training samples per class (supplied by the estimator at fit time).
+    tau : float, default=1.0
+        Strength of the adjustment; ``1`` is the balanced softmax.
+    weight : array-like of shape (n_classes,), default=None
+        Per-class weights.
+    reduction : {"mean", "sum", "none"}, default="mean"
+        Reduction of the per-example losses.
+
+    Examples
+    --------
+    >>> from sklimb.losses import LogitAdjustedLoss
+    >>> LogitAdjustedLoss(class_counts=[3, 1]).log_prior
+    tensor([-0.2877, -1.3863])
+    """
+
+    requires_class_counts = True
+
+    def __init__(self, class_counts=None, tau=1.0, weight=None, reduction="mean"):
+        super().__init__(weight=weight, reduction=reduction)
+        counts = class_counts_buffer(self, class_counts)
+        self.tau = check_number("tau", tau, low=0.0)
+        self.register_buffer("log_prior", log_priors(counts))
+
+    def forward(self, logits, target, sample_weight=None):
+        return _logit_adjusted(logits, target, self.log_prior, self.tau, self.weight,
+                               sample_weight, self.reduction)
+
+    def extra_repr(self):
+        return f"tau={self.tau}, {super().extra_repr()}"
+
+
+__all__ = [
+    "LDAMLoss",
+    "LogitAdjustedLoss",
+    "ldam_loss",
+    "ldam_margins",
+    "log_priors",
+    "logit_adjusted_loss",
+]
