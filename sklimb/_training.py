@@ -1,0 +1,172 @@
+"""Training plumbing of the estimator: in-memory batches, seeding, threads, validation."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import warnings
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import UndefinedMetricWarning
+from sklearn.metrics import get_scorer
+from sklearn.model_selection import train_test_split
+from skorch.callbacks import Callback
+
+
+class ArrayDataset(torch.utils.data.Dataset):
+    """Tensors held in memory, indexed a whole batch at a time.
+
+    skorch's default ``Dataset`` + ``DataLoader`` fetch one row per
+    ``__getitem__`` and collate them, which dominates the cost of training a
+    small network on tabular data. :class:`ArrayBatches` slices these tensors
+    directly instead.
+    """
+
+    def __init__(self, X, y, sample_weight=None):
+        self.X = X
+        self.y = y
+        self.sample_weight = sample_weight
+
+    def __len__(self):
+        return self.X.shape[0]
+
+    def __getitem__(self, index):
+        target = self.y[index]
+        if self.sample_weight is not None:
+            target = (target, self.sample_weight[index])
+        return self.X[index], target
+
+
+class ArrayBatches:
+    """Iterate over an :class:`ArrayDataset` in mini-batches.
+
+    Yields ``(X_batch, y_batch)`` or, with sample weights,
+    ``(X_batch, (y_batch, weight_batch))``. With ``shuffle`` a fresh
+    permutation is drawn from ``generator`` at the start of every epoch.
+    """
+
+    def __init__(self, dataset, batch_size, shuffle=False, generator=None):
+        self.dataset = dataset
+        self.batch_size = len(dataset) if batch_size in (-1, None) else int(batch_size)
+        self.shuffle = shuffle
+        self.generator = generator
+
+    def __len__(self):
+        return math.ceil(len(self.dataset) / self.batch_size)
+
+    def __iter__(self):
+        n_samples = len(self.dataset)
+        order = None
+        if self.shuffle:
+            order = torch.randperm(n_samples, generator=self.generator)
+            order = order.to(self.dataset.X.device)
+        for start in range(0, n_samples, self.batch_size):
+            if order is None:
+                yield self.dataset[start:start + self.batch_size]
+            else:
+                yield self.dataset[order[start:start + self.batch_size]]
+
+
+@contextlib.contextmanager
+def torch_threads(n_threads):
+    """Run the block with ``torch.set_num_threads(n_threads)`` (``None``: unchanged)."""
+    if n_threads is None:
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(int(n_threads))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+@contextlib.contextmanager
+def seeded(seed, device):
+    """Seed torch inside the block and restore the global RNG state afterwards.
+
+    ``seed=None`` leaves the global generators alone (non-reproducible fits).
+    """
+    if seed is None:
+        yield
+        return
+    devices = []
+    if str(device).startswith("cuda") and torch.cuda.is_available():
+        devices = [torch.device(device).index or 0]
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
+
+
+def stratified_holdout(y, fraction, seed):
+    """Train/validation indices of a stratified split; falls back to random.
+
+    Stratification needs at least two samples per class; with rarer classes
+    the split is random (stratified where possible is not offered by
+    scikit-learn).
+    """
+    indices = np.arange(len(y))
+    counts = np.bincount(y)
+    stratify = y if counts[counts > 0].min() >= 2 else None
+    n_valid = max(round(fraction * len(y)), len(np.unique(y)) if stratify is not None else 1)
+    train, valid = train_test_split(indices, test_size=n_valid, stratify=stratify,
+                                    random_state=seed)
+    return np.sort(train), np.sort(valid)
+
+
+class _Predictions(ClassifierMixin, BaseEstimator):
+    """A fitted-looking classifier that returns predictions computed already.
+
+    Lets a scikit-learn scorer (any name ``get_scorer`` accepts) score the
+    network's validation outputs on encoded labels ``0..C-1``.
+    """
+
+    def __init__(self, proba=None):
+        self.proba = proba
+
+    def fit(self, X=None, y=None):
+        return self
+
+    @property
+    def classes_(self):
+        return np.arange(self.proba.shape[1])
+
+    def predict_proba(self, X):
+        return self.proba[X]
+
+    def decision_function(self, X):
+        proba = self.proba[X]
+        return proba[:, 1] if proba.shape[1] == 2 else proba
+
+    def predict(self, X):
+        return self.proba[X].argmax(axis=1)
+
+
+class ValidationScore(Callback):
+    """Score the network on the validation set at the end of every epoch.
+
+    Predictions are made on the encoded labels directly (no input validation)
+    and scored with ``sklearn.metrics.get_scorer(scoring)``; the score is
+    recorded in the history as ``valid_score`` (greater is better).
+    """
+
+    def __init__(self, scoring="balanced_accuracy"):
+        self.scoring = scoring
+
+    def initialize(self):
+        self.scorer_ = get_scorer(self.scoring)
+        return self
+
+    def on_epoch_end(self, net, dataset_valid=None, **kwargs):
+        if dataset_valid is None:
+            return
+        logits = net.forward_logits(dataset_valid.X)
+        proba = torch.softmax(logits.double(), dim=1).cpu().numpy()
+        y_true = dataset_valid.y.cpu().numpy()
+        rows = np.arange(len(y_true))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UndefinedMetricWarning)
+            score = self.scorer_(_Predictions(proba), rows, y_true)
+        net.history.record("valid_score", float(score))
