@@ -6,10 +6,10 @@
   whose ``loss=`` picks one of them.
 """
 
-from . import losses
+from . import datasets, losses
 from .estimator import ImbalancedNetClassifier
 from .modules import MLP
 
 __version__ = "0.1.0"
 
-__all__ = ["MLP", "ImbalancedNetClassifier", "__version__", "losses"]
+__all__ = ["MLP", "ImbalancedNetClassifier", "__version__", "datasets", "losses"]
