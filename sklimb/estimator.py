@@ -235,11 +235,11 @@ class ImbalancedNetClassifier(NeuralNetClassifier):
         if self.get_params_for("criterion"):
             raise ValueError("set loss hyperparameters as loss__<name> (for example "
                              "loss__gamma=2.0), not criterion__<name>.")
-        loss_class = get_loss(self.loss)
-        if isinstance(loss_class, torch.nn.Module):
+        if isinstance(self.loss, torch.nn.Module):
             raise ValueError("pass the loss class, not an instance (loss=MyLoss, "
                              "loss__<param>=...), so that clone() and GridSearchCV can "
                              "rebuild it.")
+        loss_class = get_loss(self.loss)
         kwargs = self.get_params_for("loss")
         accepted = _init_parameters(loss_class)
         if accepted is not None:
@@ -357,7 +357,7 @@ class ImbalancedNetClassifier(NeuralNetClassifier):
                                  "sample needs a positive weight.")
         device = self.device if self.device else "cpu"
         dataset = ArrayDataset(
-            torch.as_tensor(X, device=device), torch.as_tensor(y_encoded, device=device),
+            _as_tensor(X, device), torch.as_tensor(y_encoded, device=device),
             None if sample_weight is None else torch.as_tensor(sample_weight, device=device),
         )
         if not self.early_stopping:
@@ -372,7 +372,7 @@ class ImbalancedNetClassifier(NeuralNetClassifier):
                 return validate_data(self, X, **kwargs)
             return validate_data(self, X, y, ensure_min_samples=2, **kwargs)
         except ValueError as exc:
-            if "could not convert" in str(exc) or "dtype" in str(exc):
+            if "could not convert" in str(exc):
                 raise ValueError(
                     f"X must contain only numbers; {exc}. Encode categorical or text columns "
                     "first, for example with sklearn.preprocessing.OneHotEncoder inside a "
@@ -429,7 +429,7 @@ class ImbalancedNetClassifier(NeuralNetClassifier):
         step = super().train_step(batch, **fit_params)
         if not torch.isfinite(step["loss"]):
             raise FloatingPointError(
-                f"training diverged: the loss became {float(step['loss'])} in epoch "
+                f"training diverged: the loss became {step['loss'].detach().item()} in epoch "
                 f"{len(self.history)}. Lower the learning rate (lr={self.lr}), scale the "
                 "features (e.g. StandardScaler) or check the loss hyperparameters."
             )
@@ -463,7 +463,7 @@ class ImbalancedNetClassifier(NeuralNetClassifier):
         check_is_fitted(self)
         X = self._validate_X(X)
         with torch_threads(self.n_threads):
-            logits = self.forward_logits(torch.as_tensor(X, device=self.device or "cpu"))
+            logits = self.forward_logits(_as_tensor(X, self.device or "cpu"))
         nonlinearity = self.predict_nonlinearity
         if callable(nonlinearity):
             proba = torch.as_tensor(nonlinearity(logits)).double()
@@ -524,6 +524,11 @@ def _encode(encoder, y):
     except ValueError as exc:
         raise ValueError(f"y contains labels the classifier was not set up with "
                          f"(classes are {encoder.classes_.tolist()!r}): {exc}") from exc
+
+
+def _as_tensor(array, device):
+    """A tensor sharing memory with ``array`` where possible (copied if read-only)."""
+    return torch.as_tensor(np.require(array, requirements="W"), device=device)
 
 
 def _subset(dataset, indices):
