@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.datasets import load_digits
+from sklearn.datasets import load_breast_cancer, load_digits
 from sklearn.utils import Bunch, check_random_state
 
 
@@ -126,4 +126,59 @@ def load_long_tailed_digits(imbalance_ratio=50.0, random_state=0, return_X_y=Fal
     )
 
 
-__all__ = ["load_long_tailed_digits", "long_tailed_counts", "make_long_tailed"]
+def load_imbalanced_breast_cancer(imbalance_ratio=20.0, random_state=0, return_X_y=False):
+    """scikit-learn's breast cancer data with the malignant class thinned out.
+
+    All 357 benign samples (label ``"benign"``) are kept and
+    ``357 / imbalance_ratio`` of the 212 malignant ones (label ``"malignant"``,
+    the minority class), chosen at random.
+
+    Parameters
+    ----------
+    imbalance_ratio : float, default=20.0
+        Benign-to-malignant ratio, between ``357 / 212`` and 357.
+    random_state : int, RandomState instance or None, default=0
+        Which malignant samples are kept.
+    return_X_y : bool, default=False
+        Return ``(X, y)`` instead of a Bunch.
+
+    Returns
+    -------
+    data : Bunch with ``data``, ``target`` (string labels), ``feature_names``,
+        ``target_names``, ``DESCR``, or ``(X, y)``.
+
+    Examples
+    --------
+    >>> from sklimb.datasets import load_imbalanced_breast_cancer
+    >>> X, y = load_imbalanced_breast_cancer(imbalance_ratio=20, return_X_y=True)
+    >>> int((y == "malignant").sum()), int((y == "benign").sum())
+    (17, 357)
+    """
+    cancer = load_breast_cancer()
+    labels = cancer.target_names[cancer.target]  # 0 = malignant, 1 = benign
+    n_benign = int((cancer.target == 1).sum())
+    n_malignant = int(n_benign / float(imbalance_ratio))
+    if not 1 <= n_malignant <= int((cancer.target == 0).sum()):
+        raise ValueError(f"imbalance_ratio={imbalance_ratio!r} leaves {n_malignant} malignant "
+                         "samples; use a ratio between 1.7 and 357.")
+    rng = check_random_state(random_state)
+    malignant = rng.choice(np.flatnonzero(cancer.target == 0), n_malignant, replace=False)
+    keep = np.sort(np.concatenate([np.flatnonzero(cancer.target == 1), malignant]))
+    X, y = cancer.data[keep], labels[keep]
+    if return_X_y:
+        return X, y
+    return Bunch(data=X, target=y, feature_names=cancer.feature_names,
+                 target_names=cancer.target_names,
+                 DESCR=(f"scikit-learn's breast cancer data, {n_benign} benign and "
+                        f"{n_malignant} malignant samples (imbalance ratio "
+                        f"{n_benign / n_malignant:.1f})."))
+
+
+DATASETS = {
+    "long_tailed_digits": load_long_tailed_digits,
+    "breast_cancer": load_imbalanced_breast_cancer,
+}
+
+
+__all__ = ["DATASETS", "load_imbalanced_breast_cancer", "load_long_tailed_digits",
+           "long_tailed_counts", "make_long_tailed"]

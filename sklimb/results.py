@@ -1,0 +1,258 @@
+"""The result of :func:`sklimb.compare`: tidy tables, a Markdown report and plots."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .metrics import RANKING, THRESHOLD
+
+
+class ComparisonResult:
+    """Scores of several strategies over the same cross-validation folds.
+
+    Attributes
+    ----------
+    scores : pandas.DataFrame
+        One row per strategy x repeat x fold x metric, with columns
+        ``strategy, repeat, fold, metric, kind, value``; ``kind`` is
+        ``"threshold"`` or ``"ranking"``.
+    per_class : pandas.DataFrame
+        One row per strategy x repeat x fold x class with ``precision``,
+        ``recall``, ``f1`` and ``support``.
+    times : pandas.DataFrame
+        ``fit_time`` and ``predict_time`` in seconds per strategy and fold.
+    metrics : dict
+        Metric name to kind, in the order requested.
+    strategies : list of str
+        Strategy names in the order given.
+    classes, class_counts : ndarray
+        Labels and their counts in the whole data.
+    setup : dict
+        The cross-validation setup.
+    """
+
+    def __init__(self, scores, per_class, times, metrics, strategies, classes, class_counts,
+                 setup):
+        self.scores = scores
+        self.per_class = per_class
+        self.times = times
+        self.metrics = metrics
+        self.strategies = strategies
+        self.classes = classes
+        self.class_counts = class_counts
+        self.setup = setup
+
+    @classmethod
+    def from_rows(cls, rows, metrics, strategies, classes, class_counts, setup):
+        """Assemble the result from the per-fold records of :func:`sklimb.compare`."""
+        score_rows, class_rows, time_rows = [], [], []
+        for row in sorted(rows, key=lambda r: (strategies.index(r["strategy"]), r["repeat"],
+                                               r["fold"])):
+            key = {"strategy": row["strategy"], "repeat": row["repeat"], "fold": row["fold"]}
+            for metric, value in row["scores"].items():
+                score_rows.append({**key, "metric": metric, "kind": metrics[metric],
+                                   "value": value})
+            class_rows.extend({**key, **entry} for entry in row["per_class"])
+            time_rows.append({**key, "fit_time": row["fit_time"],
+                              "predict_time": row["predict_time"]})
+        return cls(pd.DataFrame(score_rows), pd.DataFrame(class_rows), pd.DataFrame(time_rows),
+                   metrics, strategies, np.asarray(classes), np.asarray(class_counts), setup)
+
+    # ------------------------------------------------------------------ tables
+    @property
+    def primary_metric(self):
+        """The metric strategies are ranked by: the first requested."""
+        return next(iter(self.metrics))
+
+    def summary(self, kind=None):
+        """Mean and standard deviation over folds, ranked by the primary metric.
+
+        Parameters
+        ----------
+        kind : {None, "threshold", "ranking"}, default=None
+            Keep only metrics of this kind.
+
+        Returns
+        -------
+        summary : pandas.DataFrame
+            Index: strategy; columns: ``(metric, "mean")`` and ``(metric, "std")``,
+            plus ``("fit_time", "mean")``.
+        """
+        scores = self.scores if kind is None else self.scores[self.scores["kind"] == kind]
+        order = [m for m in self.metrics if m in set(scores["metric"])]
+        table = scores.pivot_table(index="strategy", columns="metric", values="value",
+                                   aggfunc=["mean", "std"], sort=False)
+        table = table.swaplevel(axis=1).reindex(
+            columns=pd.MultiIndex.from_product([order, ["mean", "std"]]))
+        table[("fit_time", "mean")] = self.times.groupby("strategy")["fit_time"].mean()
+        primary = self.primary_metric if self.primary_metric in order else order[0]
+        return table.sort_values((primary, "mean"), ascending=False)
+
+    def per_class_recall(self):
+        """Mean recall of every class (columns) for every strategy (rows)."""
+        table = self.per_class.pivot_table(index="strategy", columns="class", values="recall",
+                                           aggfunc="mean", sort=False)
+        return table.reindex(self.summary().index)
+
+    def ranks(self):
+        """Rank of each strategy on each metric (1 = best), and the mean rank."""
+        means = self.summary().xs("mean", axis=1, level=1).drop(columns="fit_time")
+        ranks = means.rank(ascending=False, method="min")
+        ranks["mean_rank"] = ranks.mean(axis=1)
+        return ranks.sort_values("mean_rank")
+
+    def summary_table(self, kind=None):
+        """The summary as printable strings: ``mean ± std`` per metric, fit seconds."""
+        table = self.summary(kind)
+        out = pd.DataFrame(index=table.index)
+        for metric in dict.fromkeys(table.columns.get_level_values(0)):
+            if metric == "fit_time":
+                out["fit s"] = table[(metric, "mean")].map(lambda v: f"{v:.2f}")
+            else:
+                out[metric] = [f"{m:.3f} ± {s:.3f}" for m, s in
+                               zip(table[(metric, "mean")], table[(metric, "std")].fillna(0),
+                                   strict=True)]
+        return out
+
+    def to_markdown(self):
+        """A Markdown report: setup, both kinds of metric, per-class recall, times."""
+        setup = self.setup
+        counts = ", ".join(f"{c}: {n}" for c, n in zip(self.classes, self.class_counts,
+                                                         strict=True))
+        lines = [
+            "# sklimb comparison",
+            "",
+            f"{setup['n_samples']} samples, {setup['n_features']} features, classes {{{counts}}}"
+            f" (imbalance ratio {self.class_counts.max() / self.class_counts.min():.1f}).",
+            f"Stratified {setup['cv']}-fold cross-validation x {setup['n_repeats']} repeat(s), "
+            f"random_state={setup['random_state']}; mean ± std over folds; ranked by "
+            f"{self.primary_metric}.",
+            "",
+        ]
+        sections = [
+            (THRESHOLD, "Threshold metrics (hard predictions)",
+             "These move when a method shifts the decision threshold, which is most of what "
+             "re-weighting and resampling do."),
+            (RANKING, "Ranking metrics (probabilities)",
+             "These measure how well the scores order the samples; a pure threshold shift "
+             "leaves them almost unchanged."),
+        ]
+        for kind, title, text in sections:
+            if kind in set(self.metrics.values()):
+                lines += [f"## {title}", "", text, "", self.summary_table(kind).to_markdown(), ""]
+        recall = self.per_class_recall().map(lambda v: f"{v:.2f}")
+        lines += ["## Per-class recall", "", recall.to_markdown(), ""]
+        return "\n".join(lines)
+
+    def __repr__(self):
+        return f"ComparisonResult(\n{self.summary_table(None).to_string()}\n)"
+
+    # ------------------------------------------------------------------- plots
+    def plot_metrics(self, metrics=None):
+        """Bar chart per metric with the fold standard deviation as error bars.
+
+        Returns
+        -------
+        fig : matplotlib.figure.Figure
+        """
+        import matplotlib.pyplot as plt
+
+        metrics = list(self.metrics) if metrics is None else list(metrics)
+        table = self.summary()
+        order = table.index[::-1]
+        fig, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics) + 1.5,
+                                                           0.35 * len(order) + 1.6),
+                                 sharey=True, squeeze=False)
+        for ax, metric in zip(axes[0], metrics, strict=True):
+            mean, std = table.loc[order, (metric, "mean")], table.loc[order, (metric, "std")]
+            color = "tab:blue" if self.metrics[metric] == THRESHOLD else "tab:orange"
+            ax.barh(range(len(order)), mean, xerr=std.fillna(0), color=color, alpha=0.8,
+                    error_kw={"elinewidth": 1, "capsize": 2})
+            ax.set_title(f"{metric}\n({self.metrics[metric]})", fontsize=9)
+            low = np.nanmin(mean - std.fillna(0))
+            ax.set_xlim(max(0.0, low - 0.05), min(1.0, float(np.nanmax(mean + std.fillna(0))))
+                        + 0.02)
+            ax.grid(axis="x", alpha=0.3)
+        axes[0][0].set_yticks(range(len(order)), order)
+        fig.tight_layout()
+        return fig
+
+    def plot_per_class_recall(self):
+        """Heat map of the mean recall of every class for every strategy.
+
+        Returns
+        -------
+        fig : matplotlib.figure.Figure
+        """
+        import matplotlib.pyplot as plt
+
+        recall = self.per_class_recall()
+        fig, ax = plt.subplots(figsize=(0.6 * recall.shape[1] + 3, 0.35 * len(recall) + 1.6))
+        image = ax.imshow(recall.to_numpy(dtype=float), vmin=0, vmax=1, cmap="viridis",
+                          aspect="auto")
+        ax.set_xticks(range(recall.shape[1]),
+                      [f"{c}\n(n={n})" for c, n in zip(recall.columns, self.class_counts,
+                                                        strict=True)], fontsize=8)
+        ax.set_yticks(range(len(recall)), recall.index)
+        ax.set_xlabel("class (samples in the data)")
+        for (i, j), value in np.ndenumerate(recall.to_numpy(dtype=float)):
+            ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7,
+                    color="white" if value < 0.6 else "black")
+        fig.colorbar(image, ax=ax, label="recall")
+        ax.set_title("Per-class recall (mean over folds)")
+        fig.tight_layout()
+        return fig
+
+    # -------------------------------------------------------------------- save
+    def save(self, folder, plots=True):
+        """Write CSV tables, a JSON summary, ``report.md`` and PNG plots to ``folder``.
+
+        Returns
+        -------
+        paths : list of pathlib.Path
+            The files written.
+        """
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        paths = []
+
+        def write(name, text):
+            path = folder / name
+            path.write_text(text, encoding="utf-8")
+            paths.append(path)
+
+        write("scores.csv", self.scores.to_csv(index=False))
+        write("per_class.csv", self.per_class.to_csv(index=False))
+        write("times.csv", self.times.to_csv(index=False))
+        summary = self.summary()
+        flat = summary.copy()
+        flat.columns = [f"{metric}_{stat}" for metric, stat in summary.columns]
+        write("summary.csv", flat.to_csv(index_label="strategy"))
+        payload = {"setup": self.setup, "metrics": self.metrics,
+                   "classes": [str(c) for c in self.classes],
+                   "class_counts": [int(n) for n in self.class_counts],
+                   "summary": json.loads(flat.to_json(orient="index"))}
+        write("results.json", json.dumps(payload, indent=2))
+        report = self.to_markdown()
+        if plots:
+            import matplotlib
+
+            matplotlib.use("Agg", force=False)
+            import matplotlib.pyplot as plt
+
+            for name, make in (("metrics.png", self.plot_metrics),
+                               ("per_class_recall.png", self.plot_per_class_recall)):
+                fig = make()
+                fig.savefig(folder / name, dpi=120)
+                plt.close(fig)
+                paths.append(folder / name)
+            report += "\n![metrics](metrics.png)\n\n![per-class recall](per_class_recall.png)\n"
+        write("report.md", report)
+        return paths
+
+
+__all__ = ["ComparisonResult"]
