@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import threading
 import warnings
 
 import numpy as np
@@ -83,11 +84,19 @@ def torch_threads(n_threads):
         torch.set_num_threads(previous)
 
 
+_SEEDED_LOCK = threading.RLock()
+
+
 @contextlib.contextmanager
 def seeded(seed, device):
     """Seed torch inside the block and restore the global RNG state afterwards.
 
-    ``seed=None`` leaves the global generators alone (non-reproducible fits).
+    Weight initialisation and dropout draw from torch's process-wide
+    generator, so seeded fits running in threads of one process (a threaded
+    Dask worker, joblib's threading backend) would interleave their draws.
+    Seeded blocks therefore hold a process-wide lock: threads take turns,
+    separate processes still run in parallel. ``seed=None`` leaves the global
+    generators alone and takes no lock (non-reproducible fits).
     """
     if seed is None:
         yield
@@ -95,7 +104,7 @@ def seeded(seed, device):
     devices = []
     if str(device).startswith("cuda") and torch.cuda.is_available():
         devices = [torch.device(device).index or 0]
-    with torch.random.fork_rng(devices=devices):
+    with _SEEDED_LOCK, torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
         yield
 

@@ -107,7 +107,10 @@ def read_table(path):
 
 
 def run_compare(args):
-    X, y, description = load_data(args)
+    try:
+        X, y, description = load_data(args)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from exc
     net_params = {} if args.max_epochs is None else {"max_epochs": args.max_epochs}
     print(f"sklimb compare: {description}, {len(y)} samples, {X.shape[1]} features, "
           f"{len(args.strategies)} strategies x {args.folds} folds x {args.repeats} repeat(s)",

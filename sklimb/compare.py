@@ -6,7 +6,7 @@ import time
 from collections.abc import Mapping
 
 import numpy as np
-from joblib import Parallel, delayed, parallel_config
+from joblib import Parallel, delayed
 from sklearn.base import clone
 from sklearn.metrics import precision_recall_fscore_support
 from sklearn.model_selection import RepeatedStratifiedKFold
@@ -94,10 +94,10 @@ def compare(X, y, strategies=None, *, metrics=None, cv=5, n_repeats=1, random_st
         net_params["device"] = device
     splits = [(i // cv, i % cv, train, test)
               for i, (train, test) in enumerate(splitter.split(X, y))]
-    tasks = [delayed(_run_fold)(name, spec, X, y, repeat, fold, train, test, metrics,
-                                classes, minority, scale, random_state, net_params)
+    tasks = [(name, spec, repeat, fold, train, test)
              for name, spec in named.items() for repeat, fold, train, test in splits]
-    rows = _execute(tasks, n_jobs, scheduler, progress)
+    shared = (metrics, classes, minority, scale, random_state, net_params)
+    rows = _execute(tasks, X, y, shared, n_jobs, scheduler, progress)
     return ComparisonResult.from_rows(
         rows, metrics={m: metric_kind(m) for m in metrics}, strategies=list(named),
         classes=classes, class_counts=counts,
@@ -151,9 +151,10 @@ def _named_strategies(strategies):
     return named
 
 
-def _run_fold(name, spec, X, y, repeat, fold, train, test, metrics, classes, minority,
-              scale, random_state, net_params):
+def _run_fold(task, X, y, shared):
     """Fit one strategy on one training fold and score it on the test fold."""
+    name, spec, repeat, fold, train, test = task
+    metrics, classes, minority, scale, random_state, net_params = shared
     if isinstance(spec, Strategy):
         estimator = spec.build(y[train], scale=scale, random_state=random_state,
                                net_params=net_params)
@@ -175,23 +176,35 @@ def _run_fold(name, spec, X, y, repeat, fold, train, test, metrics, classes, min
             "per_class": per_class, "fit_time": fit_time, "predict_time": predict_time}
 
 
-def _execute(tasks, n_jobs, scheduler, progress):
+def _execute(tasks, X, y, shared, n_jobs, scheduler, progress):
     bar = tqdm(total=len(tasks), desc="sklimb compare", unit="fit", disable=not progress)
     try:
         if scheduler is None:
-            return _collect(Parallel(n_jobs=n_jobs, return_as="generator_unordered")(tasks), bar)
-        try:
-            import distributed  # noqa: F401
-        except ImportError as exc:
-            raise ImportError("a Dask scheduler was given but dask.distributed is not "
-                              "installed; pip install 'sklimb[dask]'.") from exc
-        config = ({"client": scheduler} if not isinstance(scheduler, str)
-                  else {"scheduler_host": scheduler})
-        with parallel_config(backend="dask", **config):
-            return _collect(Parallel(n_jobs=n_jobs or -1,
-                                     return_as="generator_unordered")(tasks), bar)
+            results = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
+                delayed(_run_fold)(task, X, y, shared) for task in tasks)
+            return _collect(results, bar)
+        return _collect(_on_dask(tasks, X, y, shared, scheduler), bar)
     finally:
         bar.close()
+
+
+def _on_dask(tasks, X, y, shared, scheduler):
+    """Submit every fold to a Dask cluster and yield results as they complete."""
+    try:
+        from distributed import Client, as_completed
+    except ImportError as exc:
+        raise ImportError("a Dask scheduler was given but dask.distributed is not installed; "
+                          "pip install 'sklimb[dask]'.") from exc
+    client = Client(scheduler, set_as_default=False) if isinstance(scheduler, str) else scheduler
+    try:
+        X_future, y_future = client.scatter([X, y], broadcast=True)
+        futures = [client.submit(_run_fold, task, X_future, y_future, shared, pure=False)
+                   for task in tasks]
+        for future in as_completed(futures):
+            yield future.result()
+    finally:
+        if isinstance(scheduler, str):
+            client.close()
 
 
 def _collect(results, bar):

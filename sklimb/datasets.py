@@ -36,6 +36,8 @@ def long_tailed_counts(n_max, n_classes, imbalance_ratio):
     """
     if n_classes < 2:
         raise ValueError(f"n_classes must be >= 2; got {n_classes}.")
+    if not n_max >= 1:
+        raise ValueError(f"n_max must be >= 1; got {n_max!r}.")
     if not imbalance_ratio >= 1:
         raise ValueError(f"imbalance_ratio must be >= 1; got {imbalance_ratio!r}.")
     exponent = np.arange(n_classes) / (n_classes - 1)
@@ -157,6 +159,8 @@ def load_imbalanced_breast_cancer(imbalance_ratio=20.0, random_state=0, return_X
     cancer = load_breast_cancer()
     labels = cancer.target_names[cancer.target]  # 0 = malignant, 1 = benign
     n_benign = int((cancer.target == 1).sum())
+    if not float(imbalance_ratio) > 0:
+        raise ValueError(f"imbalance_ratio must be > 0; got {imbalance_ratio!r}.")
     n_malignant = int(n_benign / float(imbalance_ratio))
     if not 1 <= n_malignant <= int((cancer.target == 0).sum()):
         raise ValueError(f"imbalance_ratio={imbalance_ratio!r} leaves {n_malignant} malignant "

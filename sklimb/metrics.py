@@ -82,7 +82,7 @@ DEFAULT_METRICS = ("balanced_accuracy", "f1_macro", "geometric_mean", "minority_
                    "average_precision", "roc_auc")
 
 _RANKING_SCORERS = ("roc_auc", "average_precision", "neg_log_loss", "neg_brier_score",
-                    "top_k_accuracy")
+                    "top_k_accuracy", "d2_log_loss", "d2_brier")
 
 
 def metric_kind(name):
@@ -94,7 +94,9 @@ def metric_kind(name):
 
 def check_metrics(metrics):
     """Validate metric names; return them as a tuple."""
-    metrics = DEFAULT_METRICS if metrics is None else tuple(metrics)
+    if metrics is None:
+        metrics = DEFAULT_METRICS
+    metrics = (metrics,) if isinstance(metrics, str) else tuple(metrics)
     if not metrics:
         raise ValueError("metrics is empty; give at least one metric name.")
     valid = set(BUILTIN_METRICS) | set(get_scorer_names())

@@ -1,0 +1,197 @@
+"""Strategy strings, the pipelines they build and the fold-aware samplers."""
+
+import doctest
+
+import numpy as np
+import pytest
+from imblearn.over_sampling import SMOTE, RandomOverSampler
+from imblearn.pipeline import Pipeline
+from imblearn.under_sampling import RandomUnderSampler
+from sklearn.base import clone
+from sklearn.preprocessing import StandardScaler
+
+import sklimb.strategies
+from sklimb import ImbalancedNetClassifier
+from sklimb.losses import LOSSES
+from sklimb.strategies import DEFAULT_STRATEGIES, SAMPLERS, Strategy, make_sampler
+
+
+# ------------------------------------------------------------------ parse
+@pytest.mark.parametrize("loss", sorted(LOSSES))
+def test_parse_loss(loss):
+    strategy = Strategy.parse(loss)
+    assert strategy == Strategy(name=loss, loss=loss)
+    assert strategy.sampler is None and strategy.class_weight is None
+    assert strategy.loss_params == {}
+
+
+@pytest.mark.parametrize("sampler", ["smote", "random_over", "random_under"])
+def test_parse_sampler(sampler):
+    strategy = Strategy.parse(f"{sampler}+focal")
+    assert (strategy.sampler, strategy.loss, strategy.class_weight) == (sampler, "focal", None)
+
+
+@pytest.mark.parametrize("weighting", ["balanced", "effective_number"])
+def test_parse_weighting(weighting):
+    strategy = Strategy.parse(f"ce+{weighting}")
+    assert (strategy.loss, strategy.class_weight, strategy.sampler) == ("ce", weighting, None)
+
+
+def test_parse_defaults_to_cross_entropy():
+    assert Strategy.parse("balanced").loss == "ce"
+    assert Strategy.parse("smote").loss == "ce"
+    assert Strategy.parse("smote").sampler == "smote"
+
+
+@pytest.mark.parametrize("spec, params", [
+    ("focal+gamma=1", {"gamma": 1}),
+    ("focal+gamma=0.5", {"gamma": 0.5}),
+    ("focal+gamma=1e-1", {"gamma": 0.1}),
+    ("ldam+max_margin=0.3+scale=10", {"max_margin": 0.3, "scale": 10}),
+    ("ghm + bins = 5", {"bins": 5}),
+])
+def test_parse_loss_parameters(spec, params):
+    strategy = Strategy.parse(spec)
+    assert strategy.loss_params == params
+    for key, value in params.items():
+        assert type(strategy.loss_params[key]) is type(value)
+
+
+def test_parse_parameter_keeps_text_that_is_not_a_number():
+    assert Strategy.parse("focal+reduction=mean").loss_params == {"reduction": "mean"}
+
+
+def test_parse_is_order_independent():
+    forms = ["smote+focal+balanced+gamma=1", "balanced+gamma=1+focal+smote",
+             "gamma=1+smote+balanced+focal", " focal + smote + balanced + gamma=1 "]
+    parsed = [Strategy.parse(spec) for spec in forms]
+    for strategy, spec in zip(parsed, forms, strict=True):
+        assert strategy.name == spec
+        assert (strategy.loss, strategy.sampler, strategy.class_weight, strategy.loss_params) == (
+            "focal", "smote", "balanced", {"gamma": 1})
+
+
+def test_parse_returns_strategy_objects_unchanged():
+    strategy = Strategy(name="mine", loss="focal", loss_params={"gamma": 3.0})
+    assert Strategy.parse(strategy) is strategy
+
+
+@pytest.mark.parametrize("spec", ["fokal", "smote+foo", "ce+weighted", "ce+"])
+def test_parse_unknown_part_lists_valid_names(spec):
+    with pytest.raises(ValueError, match="unknown part") as info:
+        Strategy.parse(spec)
+    message = str(info.value)
+    for name in [*LOSSES, *SAMPLERS, "balanced", "effective_number"]:
+        assert name in message
+
+
+@pytest.mark.parametrize("spec, kind", [
+    ("ce+focal", "loss"),
+    ("focal+focal", "loss"),
+    ("smote+random_over+ce", "sampler"),
+    ("ce+balanced+effective_number", "class weighting"),
+])
+def test_parse_duplicate_parts(spec, kind):
+    with pytest.raises(ValueError, match=kind):
+        Strategy.parse(spec)
+
+
+@pytest.mark.parametrize("spec", ["", "   ", None, 3])
+def test_parse_rejects_empty_and_non_strings(spec):
+    with pytest.raises(ValueError, match="non-empty string"):
+        Strategy.parse(spec)
+
+
+def test_default_strategies_parse():
+    names = [Strategy.parse(spec).name for spec in DEFAULT_STRATEGIES]
+    assert names == list(DEFAULT_STRATEGIES)
+    assert len(set(names)) == len(names)
+
+
+# ------------------------------------------------------------------ build
+def test_build_pipeline_steps():
+    y = np.array([0] * 20 + [1] * 6)
+    pipe = Strategy.parse("smote+focal+balanced+gamma=1").build(
+        y, random_state=3, net_params={"max_epochs": 4, "batch_size": 16})
+    assert isinstance(pipe, Pipeline)
+    assert [name for name, _ in pipe.steps] == ["scale", "sampler", "net"]
+    assert isinstance(pipe.named_steps["scale"], StandardScaler)
+    assert isinstance(pipe.named_steps["sampler"], SMOTE)
+    assert pipe.named_steps["sampler"].random_state == 3
+    net = pipe.named_steps["net"]
+    assert isinstance(net, ImbalancedNetClassifier)
+    params = net.get_params()
+    assert params["loss"] == "focal"
+    assert params["class_weight"] == "balanced"
+    assert params["loss__gamma"] == 1
+    assert params["random_state"] == 3
+    assert params["max_epochs"] == 4 and params["batch_size"] == 16
+    clone(pipe)  # a valid scikit-learn estimator
+
+
+def test_build_without_scaler_or_sampler():
+    assert [n for n, _ in Strategy.parse("ce").build(scale=False).steps] == ["net"]
+    assert [n for n, _ in Strategy.parse("ce").build().steps] == ["scale", "net"]
+    steps = Strategy.parse("random_under+ce").build(np.array([0, 0, 0, 1, 1]), scale=False)
+    assert [n for n, _ in steps.steps] == ["sampler", "net"]
+    assert isinstance(steps.named_steps["sampler"], RandomUnderSampler)
+
+
+# ------------------------------------------------------------------ make_sampler
+@pytest.mark.parametrize("smallest, k", [(2, 1), (3, 2), (5, 4), (6, 5), (40, 5)])
+def test_make_sampler_smote_shrinks_k(smallest, k):
+    y = np.array([0] * 50 + [1] * smallest + [2] * 30)
+    sampler = make_sampler("smote", y, random_state=0)
+    assert isinstance(sampler, SMOTE)
+    assert sampler.k_neighbors == k
+
+
+def test_make_sampler_smote_without_labels_uses_five_neighbours():
+    assert make_sampler("smote").k_neighbors == 5
+
+
+def test_make_sampler_smote_falls_back_for_a_single_sample_class():
+    y = np.array(["a"] * 10 + ["b"] + ["c"] * 4)
+    sampler = make_sampler("smote", y, random_state=1)
+    assert isinstance(sampler, RandomOverSampler) and not isinstance(sampler, SMOTE)
+    assert sampler.random_state == 1
+    X = np.arange(len(y) * 2, dtype=float).reshape(-1, 2)
+    _, y_res = sampler.fit_resample(X, y)
+    assert np.unique(y_res, return_counts=True)[1].tolist() == [10, 10, 10]
+
+
+def test_make_sampler_other_names():
+    assert type(make_sampler("random_over", random_state=2)) is RandomOverSampler
+    assert type(make_sampler("random_under", random_state=2)) is RandomUnderSampler
+    with pytest.raises(ValueError, match="random_over"):
+        make_sampler("adasyn")
+
+
+def test_smote_strategy_fits_a_fold_with_a_three_sample_class():
+    rng = np.random.default_rng(0)
+    y = np.array([0] * 30 + [1] * 3)
+    X = (rng.normal(size=(33, 4)) + y[:, None] * 2).astype(np.float32)
+    # a plain SMOTE (k_neighbors=5) cannot handle this fold
+    with pytest.raises(ValueError):
+        SMOTE(random_state=0).fit_resample(X, y)
+    pipe = Strategy.parse("smote+ce").build(y, random_state=0, net_params={"max_epochs": 2})
+    pipe.fit(X, y)
+    assert pipe.named_steps["sampler"].k_neighbors == 2
+    assert pipe.named_steps["net"].class_counts_.tolist() == [30, 30]   # resampled fold
+    assert pipe.predict(X).shape == (33,)
+
+
+def test_smote_strategy_fits_a_fold_with_a_single_sample_class():
+    rng = np.random.default_rng(1)
+    y = np.array([0] * 12 + [1] * 6 + [2])
+    X = rng.normal(size=(19, 3)).astype(np.float32)
+    pipe = Strategy.parse("smote+focal").build(y, random_state=0, net_params={"max_epochs": 2})
+    pipe.fit(X, y)
+    assert pipe.named_steps["net"].class_counts_.tolist() == [12, 12, 12]
+
+
+def test_docstring_examples():
+    # pytest runs without --doctest-modules, so the examples are checked here.
+    failed, attempted = doctest.testmod(sklimb.strategies)
+    assert attempted >= 1
+    assert failed == 0
