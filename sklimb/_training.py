@@ -12,7 +12,6 @@ import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.metrics import get_scorer
-from sklearn.model_selection import train_test_split
 from skorch.callbacks import Callback
 
 
@@ -110,19 +109,22 @@ def seeded(seed, device):
 
 
 def stratified_holdout(y, fraction, seed):
-    """Train/validation indices of a stratified split; falls back to random.
+    """Train/validation indices with ``fraction`` of every class held out.
 
-    Stratification needs at least two samples per class; with rarer classes
-    the split is random (stratified where possible is not offered by
-    scikit-learn).
+    Each class with at least two samples puts at least one in the validation
+    split (a proportional split would leave rare classes out of it entirely
+    and the imbalance-aware validation score blind to them); a class with a
+    single sample stays in training.
     """
-    indices = np.arange(len(y))
-    counts = np.bincount(y)
-    stratify = y if counts[counts > 0].min() >= 2 else None
-    n_valid = max(round(fraction * len(y)), len(np.unique(y)) if stratify is not None else 1)
-    train, valid = train_test_split(indices, test_size=n_valid, stratify=stratify,
-                                    random_state=seed)
-    return np.sort(train), np.sort(valid)
+    rng = np.random.RandomState(seed)
+    valid = []
+    for label in np.unique(y):
+        members = rng.permutation(np.flatnonzero(y == label))
+        if len(members) >= 2:
+            valid.append(members[:max(1, round(fraction * len(members)))])
+    valid = np.sort(np.concatenate(valid)) if valid else np.array([], dtype=int)
+    train = np.setdiff1d(np.arange(len(y)), valid)
+    return train, valid
 
 
 class _Predictions(ClassifierMixin, BaseEstimator):
@@ -177,5 +179,13 @@ class ValidationScore(Callback):
         rows = np.arange(len(y_true))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UndefinedMetricWarning)
-            score = self.scorer_(_Predictions(proba), rows, y_true)
+            try:
+                score = self.scorer_(_Predictions(proba), rows, y_true)
+            except ValueError as exc:
+                raise ValueError(
+                    f"early stopping could not compute scoring={self.scoring!r} on the "
+                    f"validation split ({len(np.unique(y_true))} of {proba.shape[1]} classes "
+                    f"present): {exc}. Use a label-based scorer such as 'balanced_accuracy' "
+                    "or a larger validation_fraction."
+                ) from exc
         net.history.record("valid_score", float(score))

@@ -333,6 +333,12 @@ class ImbalancedNetClassifier(NeuralNetClassifier):
 
     def _prepare_fit(self, X, y, sample_weight, first_call, classes=None):
         self._validate_hyperparameters()
+        if self.train_split is not None:
+            raise ValueError(
+                f"train_split={self.train_split!r} is not used by {type(self).__name__}: it "
+                "takes no internal hold-out unless early_stopping=True, which makes a "
+                "stratified split of validation_fraction. Leave train_split=None."
+            )
         if first_call:
             for name in ("n_epochs_", "n_features_in_", "feature_names_in_"):
                 self.__dict__.pop(name, None)

@@ -9,6 +9,8 @@ Each family lives in its own module as a function plus an ``nn.Module``.
 (``loss="focal"`` ...) to the classes.
 """
 
+import torch
+
 from ._base import ImbalanceLoss
 from .class_balanced import ClassBalancedLoss, class_balanced_loss, effective_number_weights
 from .cross_entropy import CrossEntropyLoss, cross_entropy_loss
@@ -40,10 +42,11 @@ def get_loss(name):
 
     Parameters
     ----------
-    name : str or type
+    name : str or callable
         One of ``"ce"``, ``"focal"``, ``"class_balanced"``, ``"ghm"``,
-        ``"dice"``, ``"ldam"``, ``"logit_adjusted"``, or an ``nn.Module``
-        subclass, which is returned as it is.
+        ``"dice"``, ``"ldam"``, ``"logit_adjusted"``, or a loss class or
+        factory (such as ``functools.partial(FocalLoss, gamma=1)``), which
+        is returned as it is.
 
     Returns
     -------
@@ -56,7 +59,7 @@ def get_loss(name):
     >>> get_loss("focal").__name__
     'FocalLoss'
     """
-    if isinstance(name, type):
+    if isinstance(name, type) or (callable(name) and not isinstance(name, torch.nn.Module)):
         return name
     if isinstance(name, str) and name in LOSSES:
         return LOSSES[name]

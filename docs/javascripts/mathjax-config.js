@@ -1,0 +1,7 @@
+// MathJax 3 configuration: $...$ for inline and $$...$$ for display formulas.
+window.MathJax = {
+  tex: {
+    inlineMath: [["$", "$"], ["\\(", "\\)"]],
+    displayMath: [["$$", "$$"], ["\\[", "\\]"]],
+  },
+};
