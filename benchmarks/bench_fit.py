@@ -16,8 +16,8 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
-from skorch import NeuralNetClassifier
 from sklearn.datasets import make_classification
+from skorch import NeuralNetClassifier
 
 from sklimb import ImbalancedNetClassifier
 from sklimb.modules import MLP

@@ -188,15 +188,30 @@ def reduce_loss(loss, weights, reduction):
 def as_class_tensor(name, values, like):
     """Per-class values on the device and dtype of ``like``.
 
-    Tensors (such as module buffers, validated when they were registered) are
-    only moved; anything else is validated by :func:`as_class_vector` first.
+    Anything but a tensor is validated by :func:`as_class_vector` first; a
+    tensor on the CPU is checked for finite, non-negative values (a few
+    operations on ``n_classes`` numbers), one on an accelerator is only moved
+    (a check there would synchronise with the host).
     """
     if values is None:
         return None
     if not isinstance(values, torch.Tensor):
         values = as_class_vector(name, values)
+    elif values.device.type == "cpu" and values.numel() and not (
+            torch.isfinite(values).all() and (values >= 0).all()):
+        raise ValueError(f"{name} must be finite and non-negative; got {values.tolist()}.")
     check_class_vector_size(name, values, like.shape[1])
     return values.to(device=like.device, dtype=like.dtype)
+
+
+def required_class_counts(class_counts):
+    """Validated ``class_counts`` as a float64 tensor; a clear error if missing."""
+    if class_counts is None:
+        raise ValueError(
+            "class_counts is required: the number of training samples of each class "
+            "(for example numpy.bincount(y_train))."
+        )
+    return as_class_vector("class_counts", class_counts).double()
 
 
 def example_weights_for(logits, target, weight, sample_weight):

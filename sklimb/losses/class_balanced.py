@@ -10,15 +10,16 @@ from torch.autograd.function import once_differentiable
 from ._base import (
     ImbalanceLoss,
     as_class_tensor,
-    as_class_vector,
     check_class_vector_size,
     check_number,
     check_reduction,
     class_counts_buffer,
     prepare,
     reduce_loss,
+    required_class_counts,
 )
 from ._one_vs_rest import flip_true_class, negate_true_class_
+from ._rows import put_, row_blocks, row_positions, take
 from .cross_entropy import cross_entropy_loss
 from .focal import focal_loss
 
@@ -65,7 +66,7 @@ def effective_number_weights(class_counts, beta=0.999):
     >>> effective_number_weights([100, 10], beta=0.9).round(4)
     array([0.7889, 1.2111])
     """
-    counts = as_class_vector("class_counts", class_counts).double().numpy()
+    counts = required_class_counts(class_counts).numpy()
     beta = check_number("beta", beta, low=0.0, high=1.0)
     counts = np.maximum(counts, 1.0)
     if beta == 0.0:
@@ -76,11 +77,51 @@ def effective_number_weights(class_counts, beta=0.999):
     return inverse_effective * (counts.size / inverse_effective.sum())
 
 
+class _SigmoidBCETerm(torch.autograd.Function):
+    """Per-example sum over classes of one-vs-rest BCE, ``softplus(a)``, fused backward.
+
+    ``softplus`` runs on the logits themselves, one block of rows at a time
+    (:func:`._rows.row_blocks`), and only the true column is replaced by
+    ``softplus(-x_t)``, so the forward makes no flipped copy of the logits and
+    no full-size temporary. The backward is one sigmoid pass over the same
+    blocks, ``sigmoid(x) - onehot``, whose true column is written as
+    ``-sigmoid(-x_t)`` (no cancellation as ``x_t`` grows).
+    """
+
+    @staticmethod
+    def forward(ctx, logits, target):
+        logits = logits.contiguous()  # row-wise indexing needs the standard layout
+        n_rows, n_classes = logits.shape
+        positions = row_positions(target, n_classes)
+        x_t = take(logits, positions)
+        bce_t = F.softplus(-x_t)
+        blocks = row_blocks(n_rows, n_classes, logits.device)
+        buffer = logits.new_empty(blocks[0][1], n_classes)
+        loss = logits.new_empty(n_rows)
+        for start, stop in blocks:
+            # F.softplus is the ATen op itself and takes out=
+            bce = F.softplus(logits[start:stop], out=buffer[:stop - start])
+            put_(bce, positions[start:stop] - start * n_classes, bce_t[start:stop])
+            torch.sum(bce, dim=1, out=loss[start:stop])
+        ctx.save_for_backward(logits, positions, x_t)
+        return loss
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_loss):
+        logits, positions, x_t = ctx.saved_tensors
+        grad = torch.empty_like(logits)
+        coef = grad_loss.unsqueeze(1)
+        for start, stop in row_blocks(*logits.shape, logits.device):
+            torch.sigmoid(logits[start:stop], out=grad[start:stop]).mul_(coef[start:stop])
+        return put_(grad, positions, torch.sigmoid(-x_t).mul_(grad_loss).neg_()), None
+
+
 class _SigmoidFocalTerm(torch.autograd.Function):
-    """Per-example sum over classes of ``sigmoid(a)**gamma * softplus(a)``.
+    """Per-example sum over classes of ``sigmoid(a)**gamma * softplus(a)``, ``gamma > 0``.
 
     ``sigmoid(a) = 1 - p_t`` of each one-vs-rest logit (see
-    :mod:`._one_vs_rest`); ``gamma=0`` is plain BCE. The fused backward uses
+    :mod:`._one_vs_rest`). The fused backward uses
     ``d/da = g**gamma * (gamma * (1 - g) * softplus(a) + g)`` with ``g = sigmoid(a)``.
     """
 
@@ -90,9 +131,6 @@ class _SigmoidFocalTerm(torch.autograd.Function):
         bce = F.softplus(a)
         g = torch.sigmoid(a)
         ctx.gamma = gamma
-        if gamma == 0.0:
-            ctx.save_for_backward(g, target)
-            return bce.sum(dim=1)
         factor = g.pow(gamma)
         ctx.save_for_backward(g, target, bce, factor)
         return (factor * bce).sum(dim=1)
@@ -100,13 +138,9 @@ class _SigmoidFocalTerm(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_loss):
-        g, target, *rest = ctx.saved_tensors
-        if ctx.gamma == 0.0:
-            grad = g * grad_loss.unsqueeze(1)
-        else:
-            bce, factor = rest
-            grad = (1.0 - g).mul_(bce).mul_(ctx.gamma).add_(g).mul_(factor)
-            grad.mul_(grad_loss.unsqueeze(1))
+        g, target, bce, factor = ctx.saved_tensors
+        grad = (1.0 - g).mul_(bce).mul_(ctx.gamma).add_(g).mul_(factor)
+        grad.mul_(grad_loss.unsqueeze(1))
         return negate_true_class_(grad, target), None, None
 
 
@@ -187,7 +221,10 @@ def _class_balanced(logits, target, cb_weight, base, gamma, weight, sample_weigh
         return focal_loss(logits, target, gamma=gamma, weight=cb_weight,
                           sample_weight=sample_weight, reduction=reduction)
     logits, target, _, weights = prepare(logits, target, sample_weight, cb_weight)
-    loss = _SigmoidFocalTerm.apply(logits, target, gamma if base == "sigmoid_focal" else 0.0)
+    if base == "sigmoid_focal" and gamma > 0.0:
+        loss = _SigmoidFocalTerm.apply(logits, target, gamma)
+    else:
+        loss = _SigmoidBCETerm.apply(logits, target)
     return reduce_loss(loss, weights, reduction)
 
 

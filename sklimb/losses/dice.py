@@ -6,89 +6,78 @@ import torch
 from torch.autograd.function import once_differentiable
 
 from ._base import ImbalanceLoss, check_number, check_reduction, prepare, reduce_loss
+from ._rows import put_, row_positions
+from ._softmax import pop_
 
 
 class _DiceTerm(torch.autograd.Function):
-    """Per-example self-adjusting DSC averaged over classes, with a fused backward.
+    r"""Per-example self-adjusting DSC of the true class, with a fused backward.
 
-    Forward, with ``q = (1 - p)**alpha * p`` and ``r = 1 / (q + smooth)``: the
-    negative terms sum to ``C - smooth * sum(r)``; the true class's negative
-    term ``q_t / (q_t + smooth)`` is swapped for ``(1 - q_t) / (q_t + 1 + smooth)``.
-    Backward: ``dl/dq`` is ``smooth * r**2`` for the other classes and
-    ``-(2 + smooth) / (q_t + 1 + smooth)**2`` for the true one;
-    ``dq/dp = (1 - p)**(alpha - 1) * (1 - p - alpha * p)``; and through the
-    softmax ``dl/dx_j = p_j * (G_j - sum_c p_c G_c)`` with ``G = dl/dq * dq/dp``.
-    For ``0 < alpha < 1``, ``1 - p`` comes from ``-expm1(log p)`` and is kept
-    above the smallest normal number, so ``G`` stays finite as ``p -> 1``.
+    With ``p_t`` the probability of the true class and ``u`` the sum of the
+    other probabilities (``1 - p_t`` without the cancellation of that
+    subtraction as ``p_t -> 1``): ``q = u**alpha * p_t`` and
+    ``loss = (1 - q) / (q + 1 + smooth)``.
+
+    Backward, with ``h = dl/dq = -(2 + smooth) / (q + 1 + smooth)**2``,
+    ``dq/dx_t = q * (1 - (1 + alpha) * p_t)`` and, for ``j != t``,
+    ``dq/dx_j = p_j * p_t * u**(alpha - 1) * (alpha - (1 + alpha) * u)``, where
+    ``p_j <= u`` keeps the product bounded for every ``alpha >= 0``; ``u`` is
+    kept above the smallest normal number for the power, which only matters
+    where every ``p_j`` has underflowed to 0 already.
     """
 
     @staticmethod
     def forward(ctx, logits, target, alpha, smooth):
-        log_p = torch.log_softmax(logits, dim=1)
-        p = torch.exp(log_p)
-        if alpha == 0.0:
-            one_minus_p, q = None, p
-        else:
-            if alpha < 1.0:
-                one_minus_p = torch.expm1(log_p).neg_().clamp_min_(torch.finfo(p.dtype).tiny)
-            else:
-                one_minus_p = torch.sub(1.0, p)
-            q = one_minus_p * p if alpha == 1.0 else one_minus_p.pow(alpha).mul_(p)
-        r = q.add(smooth).reciprocal_()
-        index = target.unsqueeze(1)
-        q_t = q.gather(1, index).squeeze(1)
-        n_classes = logits.shape[1]
-        positive = (1.0 - q_t) / (q_t + (1.0 + smooth))
-        negative_t = q_t / (q_t + smooth)
-        loss = (n_classes - smooth * r.sum(dim=1) - negative_t + positive) / n_classes
+        p = torch.softmax(logits, dim=1)
+        positions = row_positions(target, logits.shape[1])
+        p_t, u = pop_(p, positions)  # p now holds the other classes only
+        q = p_t if alpha == 0.0 else u.pow(alpha).mul_(p_t)
         ctx.alpha, ctx.smooth = alpha, smooth
-        ctx.save_for_backward(p, one_minus_p, r, target, q_t)
-        return loss
+        ctx.save_for_backward(p, positions, p_t, u, q)
+        return (1.0 - q) / (q + (1.0 + smooth))
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_loss):
-        p, one_minus_p, r, target, q_t = ctx.saved_tensors
+        p_other, positions, p_t, u, q = ctx.saved_tensors
         alpha, smooth = ctx.alpha, ctx.smooth
-        index = target.unsqueeze(1)
-        dl_dq = r.square().mul_(smooth)  # saved tensors stay untouched: backward may rerun
-        dl_dq.scatter_(1, index, (-(2.0 + smooth) / (q_t + (1.0 + smooth)).square()).unsqueeze(1))
+        h = grad_loss * (-(2.0 + smooth)) / (q + (1.0 + smooth)).square()
+        u_safe = u.clamp_min(torch.finfo(u.dtype).tiny)
         if alpha == 0.0:
-            grad = dl_dq
-        elif alpha == 1.0:
-            grad = dl_dq.mul_(one_minus_p - p)
+            other = -p_t
         else:
-            dq_dp = one_minus_p.pow(alpha - 1.0).mul_(one_minus_p - alpha * p)
-            grad = dl_dq.mul_(dq_dp)
-        # grad holds G; softmax Jacobian: p * (G - sum(p * G))
-        pg = grad.mul_(p)
-        total = pg.sum(dim=1, keepdim=True)
-        pg.sub_(p * total)
-        return pg.mul_((grad_loss / p.shape[1]).unsqueeze(1)), None, None, None
+            other = u_safe.pow(alpha - 1.0).mul_(alpha - (1.0 + alpha) * u).mul_(p_t)
+        grad = p_other * (h * other).unsqueeze(1)
+        return put_(grad, positions, h * q * (1.0 - (1.0 + alpha) * p_t)), None, None, None
 
 
 def dice_loss(
-    logits, target, *, alpha=1.0, smooth=1.0, weight=None, sample_weight=None, reduction="mean"
+    logits, target, *, alpha=0.1, smooth=1.0, weight=None, sample_weight=None, reduction="mean"
 ):
-    r"""Self-adjusting dice loss over softmax probabilities.
+    r"""Self-adjusting dice loss of the true class's softmax probability.
 
-    With :math:`p_{ic} = \mathrm{softmax}(x_i)_c`, one-hot labels
-    :math:`y_{ic}` and the self-adjusting factor
-    :math:`\tilde p_{ic} = (1 - p_{ic})^{\alpha} p_{ic}`, each example and class
-    has the DSC term of the paper,
+    With :math:`p_t = \mathrm{softmax}(x_i)_{y_i}` and the self-adjusting
+    factor :math:`\tilde p_t = (1 - p_t)^{\alpha} p_t`, each example gets the
+    DSC of Li et al. (2020) for its true class (:math:`y = 1`),
 
     .. math::
 
-        \mathrm{DSC}_{ic} = 1 - \frac{2 \tilde p_{ic} y_{ic} + \gamma}
-                                     {\tilde p_{ic} + y_{ic} + \gamma},
+        \ell_i = 1 - \frac{2 \tilde p_t + \gamma}{\tilde p_t + 1 + \gamma}
+               = \frac{1 - \tilde p_t}{\tilde p_t + 1 + \gamma},
 
-    and the loss of an example is the mean over classes,
-    :math:`\ell_i = \frac{1}{C}\sum_c \mathrm{DSC}_{ic}`, so the true class is
-    pulled up and the other classes pushed down. :math:`\gamma` is ``smooth``.
-    Probabilities are handled in log space (:math:`1 - p` as
-    ``-expm1(log p)``), so the loss and its gradient stay finite as
-    :math:`p \to 1`. With ``alpha=0`` this is the plain (soft) dice loss;
-    :math:`\alpha > 0` down-weights easy examples.
+    where :math:`\gamma` is ``smooth``. ``alpha=0`` is the plain soft dice of
+    the true class; :math:`\alpha > 0` stops pushing an example once
+    :math:`p_t` passes :math:`1 / (1 + \alpha)`, which down-weights easy
+    examples (keep :math:`\alpha < 1` so that this point stays above 1/2).
+    :math:`1 - p_t` is the sum of the other probabilities (no cancellation as
+    :math:`p_t \to 1`) and the backward pass is written so that every term is
+    bounded, so loss and gradient stay finite and accurate at saturation.
+
+    The paper's terms for the other classes (:math:`y = 0`,
+    :math:`1 - \gamma / (\tilde p + \gamma)`) are left out: with more than two
+    classes they make the loss concave in the wrong-class probabilities, and
+    training collapses onto one wrong class (macro F1 0.02 on scikit-learn's
+    digits with them, 0.9 without).
 
     Parameters
     ----------
@@ -96,7 +85,7 @@ def dice_loss(
         Raw, unnormalised scores.
     target : torch.Tensor of shape (n_samples,)
         Integer class indices.
-    alpha : float, default=1.0
+    alpha : float, default=0.1
         Self-adjusting exponent :math:`\alpha \ge 0`.
     smooth : float, default=1.0
         Smoothing :math:`\gamma > 0` of numerator and denominator.
@@ -123,7 +112,7 @@ def dice_loss(
     >>> from sklimb.losses import dice_loss
     >>> logits = torch.tensor([[2.0, 0.0], [0.0, 2.0]])
     >>> round(float(dice_loss(logits, torch.tensor([0, 1]), alpha=0.0)), 4)
-    0.0739
+    0.0414
     """
     reduction = check_reduction(reduction)
     alpha = check_number("alpha", alpha, low=0.0)
@@ -140,7 +129,7 @@ class DiceLoss(ImbalanceLoss):
 
     Parameters
     ----------
-    alpha : float, default=1.0
+    alpha : float, default=0.1
         Self-adjusting exponent :math:`\alpha \ge 0`; ``0`` is plain dice.
     smooth : float, default=1.0
         Smoothing :math:`\gamma > 0`.
@@ -154,10 +143,10 @@ class DiceLoss(ImbalanceLoss):
     >>> import torch
     >>> from sklimb.losses import DiceLoss
     >>> DiceLoss(alpha=0.0)(torch.zeros(2, 2), torch.tensor([0, 1]))
-    tensor(0.2667)
+    tensor(0.2000)
     """
 
-    def __init__(self, alpha=1.0, smooth=1.0, weight=None, reduction="mean"):
+    def __init__(self, alpha=0.1, smooth=1.0, weight=None, reduction="mean"):
         super().__init__(weight=weight, reduction=reduction)
         self.alpha = check_number("alpha", alpha, low=0.0)
         self.smooth = check_number("smooth", smooth, low=0.0, low_closed=False)

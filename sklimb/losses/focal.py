@@ -17,13 +17,15 @@ from ._base import (
     prepare,
     reduce_loss,
 )
+from ._rows import add_, row_positions, take
+from ._softmax import softmax_parts
 
 
 class _FocalTerm(torch.autograd.Function):
     """Per-example ``-(1 - p_t)**gamma * log p_t`` with a hand-written backward.
 
-    Writing the backward by hand keeps the cost at one softmax pass each way
-    (about the cost of cross-entropy) and makes the gradient finite where the
+    Writing the backward by hand keeps the cost at one softmax pass and one
+    multiplication (less than cross-entropy) and makes the gradient finite where the
     autograd chain is not: for ``gamma < 1`` the derivative of
     ``(1 - p_t)**gamma`` is infinite at ``p_t = 1`` although the loss gradient
     tends to zero. With ``u = log p_t`` and ``q = 1 - p_t``,
@@ -34,9 +36,11 @@ class _FocalTerm(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, logits, target, gamma):
-        log_p = torch.log_softmax(logits, dim=1)
-        log_pt = log_p.gather(1, target.unsqueeze(1)).squeeze(1)
-        ctx.save_for_backward(log_p, target, log_pt)
+        logits = logits.contiguous()  # row-wise indexing needs the standard layout
+        positions = row_positions(target, logits.shape[1])
+        p, x_max, log_p_max = softmax_parts(logits)
+        log_pt = take(logits, positions).sub_(x_max).add_(log_p_max)
+        ctx.save_for_backward(p, positions, log_pt)
         ctx.gamma = gamma
         if gamma == 0.0:
             return -log_pt
@@ -45,7 +49,7 @@ class _FocalTerm(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_loss):
-        log_p, target, log_pt = ctx.saved_tensors
+        p, positions, log_pt = ctx.saved_tensors
         gamma = ctx.gamma
         if gamma == 0.0:
             coef = -grad_loss
@@ -54,9 +58,8 @@ class _FocalTerm(torch.autograd.Function):
             ratio = torch.where(q > 0, log_pt / q, -1.0)  # log p_t / (1 - p_t)
             dloss_du = ratio.mul_(torch.exp(log_pt)).mul_(gamma).sub_(1.0).mul_(q.pow_(gamma))
             coef = dloss_du.mul_(grad_loss)
-        grad = torch.exp(log_p).mul_(coef.neg().unsqueeze(1))
-        grad.scatter_add_(1, target.unsqueeze(1), coef.unsqueeze(1))
-        return grad, None, None
+        grad = torch.mul(p, coef.neg().unsqueeze(1))
+        return add_(grad, positions, coef), None, None
 
 
 def _check_alpha(alpha):

@@ -7,22 +7,34 @@ import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
 from ._base import ImbalanceLoss, check_int, check_number, check_reduction, prepare, reduce_loss
-from ._one_vs_rest import flip_true_class, negate_true_class_
+from ._rows import put_, row_blocks, row_positions, take
 
 
-def _gradient_density(g, bins, running_density, momentum, update):
-    """Histogram density of gradient norms ``g`` and the number of non-empty bins.
+def _index_dtype(bins, device):
+    """Integer type of the bin indices ``0..bins``; 8 or 16 bits make ``bincount`` faster."""
+    if device.type == "cpu":
+        if bins < torch.iinfo(torch.int8).max:
+            return torch.int8
+        if bins < torch.iinfo(torch.int16).max:
+            return torch.int16
+    return torch.int32
+
+
+def _gradient_density(idx, bins, running_density, momentum, update, dtype):
+    """Histogram density of the bin indices and the number of non-empty bins.
 
     Returns ``(density, n_nonempty)``; ``density`` is the exponential moving
     average when ``running_density`` is given (updated in place if ``update``).
     """
-    idx = (g * bins).to(torch.int32).clamp_(max=bins - 1)
     flat = idx.view(-1)
     if flat.device.type == "cpu":
-        counts = torch.bincount(flat, minlength=bins).to(g.dtype)
+        counts = torch.bincount(flat, minlength=bins + 1)
     else:  # index_add_ does not synchronise with the host, bincount does
-        counts = torch.zeros(bins, dtype=g.dtype, device=g.device).index_add_(
-            0, flat, torch.ones_like(g).view(-1))
+        ones = torch.ones((), dtype=dtype, device=flat.device).expand(flat.numel())
+        counts = torch.zeros(bins + 1, dtype=dtype, device=flat.device).index_add_(0, flat, ones)
+    counts = counts.to(dtype)
+    counts[bins - 1] += counts[bins]  # g == 1 belongs to the last bin
+    counts = counts[:bins]
     density = counts / flat.numel()
     n_nonempty = (counts > 0).sum()
     if running_density is not None and momentum > 0.0:
@@ -32,33 +44,90 @@ def _gradient_density(g, bins, running_density, momentum, update):
         if update:
             running_density.copy_(ema)
         density = ema
-    return idx, density, n_nonempty
+    return density, n_nonempty
+
+
+def _signed_norms_and_bins(logits, bins, blocks, local, g, x_t):
+    """Fill ``g`` with the gradient norms and return their bins, block by block.
+
+    ``g = sigmoid(a)`` is computed on the logits with the true column
+    recomputed from ``-x_t``; once a block's bins ``floor(g * bins)`` are taken
+    (``g == 1`` lands in bin ``bins``, folded into the last bin by
+    :func:`_gradient_density`), its true entries are negated: ``d a / d x = -1``
+    there, so ``g`` becomes ``d BCE / d x``. The true logits are read into
+    ``x_t`` while their block is in cache.
+    """
+    idx = torch.empty(g.shape, dtype=_index_dtype(bins, g.device), device=g.device)
+    scratch = g.new_empty(blocks[0][1], g.shape[1])
+    for (start, stop), positions in zip(blocks, local, strict=True):
+        g_block = torch.sigmoid(logits[start:stop], out=g[start:stop])
+        x_t_block = take(logits[start:stop], positions)
+        x_t[start:stop] = x_t_block
+        g_t = torch.sigmoid(x_t_block.neg_())
+        put_(g_block, positions, g_t)
+        idx[start:stop].copy_(torch.mul(g_block, bins, out=scratch[:stop - start]))
+        put_(g_block, positions, g_t.neg_())
+    return idx
+
+
+def _weighted_bce(logits, x_t, idx, bin_weight, blocks, local, g):
+    """Per-example mean of ``w * BCE``; multiplies ``g`` by ``w`` in place, block by block."""
+    n_classes = logits.shape[1]
+    bce_t = F.softplus(-x_t)
+    loss = logits.new_empty(logits.shape[0])
+    weights = logits.new_empty(blocks[0][1], n_classes)
+    bce_buffer = torch.empty_like(weights)
+    indices = idx if idx.dtype == torch.int32 else \
+        torch.empty(weights.shape, dtype=torch.int32, device=idx.device)
+    for (start, stop), positions in zip(blocks, local, strict=True):
+        rows = stop - start
+        # index_select takes int32 or int64 indices
+        block_idx = idx[start:stop] if indices is idx else indices[:rows].copy_(idx[start:stop])
+        w = torch.index_select(bin_weight, 0, block_idx.view(-1),
+                               out=weights[:rows].view(-1)).view(rows, n_classes)
+        bce = F.softplus(logits[start:stop], out=bce_buffer[:rows])  # the ATen op, takes out=
+        put_(bce, positions, bce_t[start:stop])
+        torch.mean(bce.mul_(w), dim=1, out=loss[start:stop])
+        g[start:stop].mul_(w)
+    return loss
 
 
 class _GHMTerm(torch.autograd.Function):
     """Per-example mean over classes of GHM-weighted BCE, with a fused backward.
 
     The BCE of a logit is ``softplus(a)`` (see :mod:`._one_vs_rest`), its
-    gradient norm ``g = sigmoid(a)`` and ``d softplus(a) / da = g``. The
-    harmonizing weights are constants of the backward pass, as in the paper.
+    gradient norm ``g = sigmoid(a)`` and ``d softplus(a) / da = g``. Both are
+    computed on the logits themselves, with only the true column recomputed
+    from ``-x_t``, so no flipped copy of the logits is made. The harmonizing
+    weights are constants of the backward pass, as in the paper; the forward
+    saves ``w * dBCE/dx``, the whole gradient up to the per-example factor.
+    Besides that tensor and the small-integer bin indices, the forward needs
+    only block-sized buffers (see :func:`._rows.row_blocks`).
     """
 
     @staticmethod
     def forward(ctx, logits, target, bins, running_density, momentum, update):
-        a = flip_true_class(logits, target)
-        g = torch.sigmoid(a)
-        idx, density, n_nonempty = _gradient_density(g, bins, running_density, momentum, update)
+        logits = logits.contiguous()  # row-wise indexing needs the standard layout
+        n_rows, n_classes = logits.shape
+        blocks = row_blocks(n_rows, n_classes, logits.device)
+        positions = row_positions(target, n_classes)
+        local = [positions[start:stop] - start * n_classes for start, stop in blocks]
+        g, x_t = torch.empty_like(logits), logits.new_empty(n_rows)
+        idx = _signed_norms_and_bins(logits, bins, blocks, local, g, x_t)
+        density, n_nonempty = _gradient_density(idx, bins, running_density, momentum, update,
+                                                g.dtype)
         bin_weight = (density * n_nonempty).reciprocal_()
-        w = bin_weight.index_select(0, idx.view(-1)).view_as(g)
-        ctx.save_for_backward(g.mul_(w), target)
-        return F.softplus(a).mul_(w).mean(dim=1)
+        bin_weight = torch.cat([bin_weight, bin_weight[-1:]])  # the extra bin of g == 1
+        loss = _weighted_bce(logits, x_t, idx, bin_weight, blocks, local, g)
+        ctx.save_for_backward(g)
+        return loss
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_loss):
-        gw, target = ctx.saved_tensors
+        (gw,) = ctx.saved_tensors
         grad = gw * (grad_loss / gw.shape[1]).unsqueeze(1)
-        return negate_true_class_(grad, target), None, None, None, None, None
+        return grad, None, None, None, None, None
 
 
 def ghm_c_loss(

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import torch
-
 from ._base import (
     ImbalanceLoss,
-    as_class_vector,
     check_class_vector_size,
     check_logits_target,
     check_number,
@@ -14,8 +11,9 @@ from ._base import (
     class_counts_buffer,
     example_weights_for,
     reduce_loss,
+    required_class_counts,
 )
-from .cross_entropy import cross_entropy_loss
+from .cross_entropy import cross_entropy_loss, softmax_cross_entropy
 
 
 def ldam_margins(class_counts, max_margin=0.5):
@@ -43,7 +41,7 @@ def ldam_margins(class_counts, max_margin=0.5):
     >>> ldam_margins([10000, 1], max_margin=0.5)
     tensor([0.0500, 0.5000])
     """
-    counts = as_class_vector("class_counts", class_counts).double().clamp_min(1.0)
+    counts = required_class_counts(class_counts).clamp_min(1.0)
     max_margin = check_number("max_margin", max_margin, low=0.0, low_closed=False)
     inverse_root = counts.pow(-0.25)
     return (inverse_root * (max_margin / inverse_root.max())).float()
@@ -51,7 +49,7 @@ def ldam_margins(class_counts, max_margin=0.5):
 
 def log_priors(class_counts):
     """``log(n_c / sum(n))`` as float32, with empty classes counted as one sample."""
-    counts = as_class_vector("class_counts", class_counts).double().clamp_min(1.0)
+    counts = required_class_counts(class_counts).clamp_min(1.0)
     return (counts / counts.sum()).log().float()
 
 
@@ -121,16 +119,11 @@ def ldam_loss(
 
 
 def _ldam(logits, target, margins, scale, weight, sample_weight, reduction):
-    # CE on the shifted logits without materialising them: with ce the plain CE
-    # of s*x and p_t = exp(-ce), lowering the true logit by s*m changes the
-    # log-partition by log1p(p_t * expm1(-s*m)), so
-    # loss = ce + s*m + log1p(p_t * expm1(-s*m)), a per-example correction.
+    # CE of s * (x - m_y * onehot) without materialising the shifted logits:
+    # the softmax of s * x is computed once and the margin enters as a
+    # per-example rescaling of the partition function (see _SoftmaxCrossEntropy).
     logits, target, margins = _shifted(logits, target, margins, "class_counts")
-    if scale != 1.0:
-        logits = logits * scale
-    shift = margins[target] * scale
-    ce = cross_entropy_loss(logits, target, reduction="none")
-    loss = ce + shift + torch.log1p(torch.exp(-ce) * torch.expm1(-shift))
+    loss = softmax_cross_entropy(logits, target, scale=scale, margin=margins[target] * scale)
     return reduce_loss(loss, example_weights_for(logits, target, weight, sample_weight), reduction)
 
 
@@ -193,10 +186,11 @@ def logit_adjusted_loss(
 
 def _logit_adjusted(logits, target, log_prior, tau, weight, sample_weight, reduction):
     logits, target, log_prior = _shifted(logits, target, log_prior, "class_counts")
-    if tau != 0.0:
-        logits = logits + tau * log_prior
-    return cross_entropy_loss(logits, target, weight=weight, sample_weight=sample_weight,
-                              reduction=reduction)
+    if tau == 0.0:
+        return cross_entropy_loss(logits, target, weight=weight, sample_weight=sample_weight,
+                                  reduction=reduction)
+    loss = softmax_cross_entropy(logits, target, bias=tau * log_prior)
+    return reduce_loss(loss, example_weights_for(logits, target, weight, sample_weight), reduction)
 
 
 class LDAMLoss(ImbalanceLoss):

@@ -1,0 +1,17 @@
+"""Fixtures for the loss tests."""
+
+import pytest
+import torch
+
+
+@pytest.fixture(autouse=True, scope="package")
+def single_torch_thread():
+    """Run the loss tests on one intra-op thread.
+
+    Their tensors are tiny: on a busy machine, waking a thread pool for each
+    op costs far more than the op itself (about 20x here).
+    """
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

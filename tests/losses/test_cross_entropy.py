@@ -1,0 +1,288 @@
+"""Weighted, label-smoothed cross-entropy against an independent float64 reference."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch.autograd import gradcheck
+
+from sklimb.losses import CrossEntropyLoss, cross_entropy_loss
+
+REDUCTIONS = ["mean", "sum", "none"]
+WEIGHTINGS = ["none", "class", "sample", "both"]
+HALF_DTYPES = [torch.float32, torch.float16, torch.bfloat16]
+# float32 and half precision are compared with a float64 reference on the same values
+SATURATION_TOLERANCE = {
+    torch.float64: {"rtol": 1e-7, "atol": 1e-12},
+    torch.float32: {"rtol": 1e-4, "atol": 1e-6},
+    torch.float16: {"rtol": 1e-2, "atol": 1e-3},
+    torch.bfloat16: {"rtol": 1e-2, "atol": 1e-3},
+}
+
+# +-1e4 with zeros and moderate values; some rows saturated on the true class,
+# some on a wrong one
+EXTREME = [[1e4, -1e4, 0.0], [-1e4, 1e4, 3.0], [0.0, 0.0, 0.0], [1e4, 1e4, -1e4],
+           [-5.0, 2.0, 1e4], [30.0, -2.0, 0.5], [1e4, -1e4, -1e4]]
+EXTREME_TARGET = [0, 0, 1, 2, 2, 0, 1]
+SATURATED = [[30.0, 0.0, -30.0], [0.0, 60.0, 5.0], [-30.0, 30.0, 0.0], [20.0, -20.0, 0.0],
+             [8.0, 0.0, -3.0]]
+SATURATED_TARGET = [0, 1, 2, 0, 0]
+
+
+# ---------------------------------------------------------------- reference
+def reduce_reference(loss, w, reduction):
+    """``w*l``, ``sum(w*l)`` or ``sum(w*l)/sum(w)`` (plain sum/mean without ``w``)."""
+    weighted = loss if w is None else w * loss
+    if reduction == "none":
+        return weighted
+    if reduction == "sum":
+        return weighted.sum()
+    return loss.mean() if w is None else weighted.sum() / w.sum()
+
+
+def example_weight(target, weight, sample_weight):
+    w = None if weight is None else weight.double()[target]
+    if sample_weight is not None:
+        w = sample_weight.double() if w is None else w * sample_weight.double()
+    return w
+
+
+def ce_reference(logits, target, *, weight=None, sample_weight=None, label_smoothing=0.0,
+                 reduction="mean"):
+    """l = -(1-eps) log p_y - eps/C sum_c log p_c, times weight[y] * sample_weight."""
+    x = logits.double()
+    n_samples, n_classes = x.shape
+    log_p = x - x.logsumexp(dim=1, keepdim=True)
+    nll = -log_p[torch.arange(n_samples), target]
+    loss = (1.0 - label_smoothing) * nll - label_smoothing / n_classes * log_p.sum(dim=1)
+    return reduce_reference(loss, example_weight(target, weight, sample_weight), reduction)
+
+
+def random_case(n_samples=9, n_classes=4, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    logits = 3.0 * torch.randn(n_samples, n_classes, generator=gen, dtype=torch.float64)
+    target = torch.randint(n_classes, (n_samples,), generator=gen)
+    weight = 0.1 + 2.0 * torch.rand(n_classes, generator=gen, dtype=torch.float64)
+    sample_weight = 2.0 * torch.rand(n_samples, generator=gen, dtype=torch.float64)
+    return logits, target, weight, sample_weight
+
+
+def pick_weights(weighting, weight, sample_weight):
+    return (weight if weighting in ("class", "both") else None,
+            sample_weight if weighting in ("sample", "both") else None)
+
+
+def assert_forward_backward(fn, reference, logits, *, rtol=1e-10, atol=1e-12):
+    """Compare values and gradients (w.r.t. the logits) of two loss callables."""
+    x = logits.clone().requires_grad_(True)
+    x_ref = logits.detach().double().clone().requires_grad_(True)
+    out, expected = fn(x), reference(x_ref)
+    torch.testing.assert_close(out.double(), expected, rtol=rtol, atol=atol)
+    (grad,) = torch.autograd.grad(out.sum(), x)
+    (grad_ref,) = torch.autograd.grad(expected.sum(), x_ref)
+    torch.testing.assert_close(grad.double(), grad_ref, rtol=rtol, atol=atol)
+
+
+# ---------------------------------------------------------------- values
+def test_hand_computed_weighted_mean():
+    logits = torch.tensor([[2.0, 0.0], [0.0, 1.0]], dtype=torch.float64)
+    target = torch.tensor([0, 1])
+    weight = torch.tensor([1.0, 3.0], dtype=torch.float64)
+    expected = (math.log1p(math.exp(-2.0)) + 3.0 * math.log1p(math.exp(-1.0))) / 4.0
+    loss = cross_entropy_loss(logits, target, weight=weight)
+    assert loss.item() == pytest.approx(expected, rel=1e-12)
+
+
+def test_hand_computed_label_smoothing():
+    logits = torch.tensor([[2.0, 0.0]], dtype=torch.float64)
+    log_p0 = -math.log1p(math.exp(-2.0))
+    log_p1 = -2.0 + log_p0
+    eps = 0.2
+    expected = -(1 - eps) * log_p0 - eps / 2 * (log_p0 + log_p1)
+    loss = cross_entropy_loss(logits, torch.tensor([0]), label_smoothing=eps)
+    assert loss.item() == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.3, 1.0])
+def test_uniform_logits_give_log_n_classes(label_smoothing):
+    logits = torch.zeros(5, 4, dtype=torch.float64)
+    target = torch.tensor([0, 1, 2, 3, 3])
+    loss = cross_entropy_loss(logits, target, label_smoothing=label_smoothing,
+                              reduction="none")
+    torch.testing.assert_close(loss, torch.full((5,), math.log(4.0), dtype=torch.float64))
+
+
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.1, 1.0])
+@pytest.mark.parametrize("weighting", WEIGHTINGS)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_matches_reference_on_random_inputs(reduction, weighting, label_smoothing):
+    logits, target, weight, sample_weight = random_case(seed=1)
+    weight, sample_weight = pick_weights(weighting, weight, sample_weight)
+
+    def loss(x):
+        return cross_entropy_loss(x, target, weight=weight, sample_weight=sample_weight,
+                                  label_smoothing=label_smoothing, reduction=reduction)
+
+    def reference(x):
+        return ce_reference(x, target, weight=weight, sample_weight=sample_weight,
+                            label_smoothing=label_smoothing, reduction=reduction)
+
+    assert_forward_backward(loss, reference, logits)
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_matches_reference_on_hand_picked_inputs(reduction):
+    logits = torch.tensor([[0.0, 0.0, 0.0], [5.0, -5.0, 0.0], [-3.0, 2.0, 2.0],
+                           [1e-3, 0.0, -1e-3], [12.0, 11.0, -40.0]], dtype=torch.float64)
+    target = torch.tensor([2, 1, 0, 0, 1])
+    weight = torch.tensor([0.5, 2.0, 1.0], dtype=torch.float64)
+    sample_weight = torch.tensor([1.0, 0.0, 3.0, 0.25, 1.5], dtype=torch.float64)
+    for eps in (0.0, 0.2):
+        assert_forward_backward(
+            lambda x, eps=eps: cross_entropy_loss(
+                x, target, weight=weight, sample_weight=sample_weight, label_smoothing=eps,
+                reduction=reduction),
+            lambda x, eps=eps: ce_reference(
+                x, target, weight=weight, sample_weight=sample_weight, label_smoothing=eps,
+                reduction=reduction),
+            logits,
+        )
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_module_matches_reference(reduction):
+    logits, target, _, sample_weight = random_case(seed=2)
+    weight_list = [0.5, 1.0, 2.0, 4.0]  # exactly representable in float32
+    module = CrossEntropyLoss(weight=weight_list, label_smoothing=0.15, reduction=reduction)
+    assert_forward_backward(
+        lambda x: module(x, target, sample_weight),
+        lambda x: ce_reference(x, target, weight=torch.tensor(weight_list),
+                               sample_weight=sample_weight, label_smoothing=0.15,
+                               reduction=reduction),
+        logits,
+    )
+
+
+# ---------------------------------------------------------------- conventions
+def test_smoothing_weight_convention_differs_from_torch():
+    """The target's class weight scales the whole smoothed loss; torch weights each term."""
+    logits, target, _, _ = random_case(seed=3)
+    weight = torch.tensor([0.2, 1.0, 3.0, 0.7], dtype=torch.float64)
+    ours = cross_entropy_loss(logits, target, weight=weight, label_smoothing=0.3)
+    torch_loss = F.cross_entropy(logits, target, weight=weight, label_smoothing=0.3)
+    expected = ce_reference(logits, target, weight=weight, label_smoothing=0.3)
+    torch.testing.assert_close(ours, expected, rtol=1e-10, atol=1e-12)
+    assert abs(ours.item() - torch_loss.item()) > 1e-3
+
+
+def test_smoothing_convention_agrees_with_torch_for_uniform_weights():
+    logits, target, _, _ = random_case(seed=4)
+    weight = torch.full((4,), 2.5, dtype=torch.float64)
+    ours = cross_entropy_loss(logits, target, weight=weight, label_smoothing=0.3)
+    torch_loss = F.cross_entropy(logits, target, weight=weight, label_smoothing=0.3)
+    torch.testing.assert_close(ours, torch_loss, rtol=1e-10, atol=1e-12)
+
+
+def test_weight_counts_like_repeating_examples():
+    """A class weight of 2 with smoothing equals duplicating the examples of that class."""
+    logits = torch.tensor([[1.0, -1.0, 0.5], [0.0, 2.0, -1.0], [3.0, 0.0, 0.0]],
+                          dtype=torch.float64)
+    target = torch.tensor([0, 1, 2])
+    weight = torch.tensor([1.0, 2.0, 1.0], dtype=torch.float64)
+    weighted = cross_entropy_loss(logits, target, weight=weight, label_smoothing=0.4)
+    repeated = cross_entropy_loss(logits[[0, 1, 1, 2]], target[[0, 1, 1, 2]],
+                                  label_smoothing=0.4)
+    torch.testing.assert_close(weighted, repeated, rtol=1e-12, atol=1e-12)
+
+
+# ---------------------------------------------------------------- equivalences
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_uniform_weights_equal_torch_cross_entropy(reduction):
+    logits, target, _, _ = random_case(seed=5)
+    module = CrossEntropyLoss(weight=[1.0] * 4, reduction=reduction)
+    assert_forward_backward(lambda x: module(x, target),
+                            lambda x: F.cross_entropy(x, target, reduction=reduction), logits)
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_label_smoothing_without_weights_equals_torch(reduction):
+    logits, target, _, _ = random_case(seed=6)
+    module = CrossEntropyLoss(label_smoothing=0.25, reduction=reduction)
+    assert_forward_backward(
+        lambda x: module(x, target),
+        lambda x: F.cross_entropy(x, target, label_smoothing=0.25, reduction=reduction),
+        logits,
+    )
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_class_weights_without_smoothing_equal_torch(reduction):
+    logits, target, weight, _ = random_case(seed=7)
+    assert_forward_backward(
+        lambda x: cross_entropy_loss(x, target, weight=weight, reduction=reduction),
+        lambda x: F.cross_entropy(x, target, weight=weight, reduction=reduction),
+        logits,
+    )
+
+
+# ---------------------------------------------------------------- gradcheck
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.2])
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_gradcheck_functional(reduction, label_smoothing):
+    logits, target, weight, sample_weight = random_case(n_samples=5, n_classes=3, seed=8)
+    sample_weight = (sample_weight + 0.1).requires_grad_(True)
+    assert gradcheck(
+        lambda x, sw: cross_entropy_loss(x, target, weight=weight, sample_weight=sw,
+                                         label_smoothing=label_smoothing, reduction=reduction),
+        (logits.requires_grad_(True), sample_weight),
+    )
+
+
+def test_gradcheck_module():
+    logits, target, _, sample_weight = random_case(n_samples=5, n_classes=3, seed=9)
+    module = CrossEntropyLoss(weight=[0.3, 1.0, 2.0], label_smoothing=0.1)
+    assert gradcheck(lambda x: module(x, target, sample_weight),
+                     (logits.requires_grad_(True),))
+
+
+# ---------------------------------------------------------------- stability
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.1])
+@pytest.mark.parametrize("dtype", HALF_DTYPES)
+def test_extreme_logits_give_finite_loss_and_gradient(dtype, label_smoothing):
+    logits = torch.tensor(EXTREME, dtype=dtype, requires_grad=True)
+    target = torch.tensor(EXTREME_TARGET)
+    sample_weight = torch.linspace(0.5, 2.0, len(EXTREME_TARGET))
+    loss = CrossEntropyLoss(weight=[1.0, 2.0, 0.5], label_smoothing=label_smoothing)(
+        logits, target, sample_weight)
+    (grad,) = torch.autograd.grad(loss, logits)
+    assert torch.isfinite(loss)
+    assert grad.dtype == dtype
+    assert torch.isfinite(grad).all()
+
+
+@pytest.mark.parametrize("dtype", SATURATION_TOLERANCE)
+def test_gradient_accurate_near_saturation(dtype):
+    logits = torch.tensor(SATURATED, dtype=dtype)
+    target = torch.tensor(SATURATED_TARGET)
+    tol = SATURATION_TOLERANCE[dtype]
+    assert_forward_backward(
+        lambda x: cross_entropy_loss(x, target, label_smoothing=0.1),
+        lambda x: ce_reference(x, target, label_smoothing=0.1),
+        logits, **tol,
+    )
+
+
+# ---------------------------------------------------------------- validation
+@pytest.mark.parametrize("value", [-0.1, 1.5, float("nan")])
+def test_label_smoothing_out_of_range_raises(value):
+    logits, target, _, _ = random_case()
+    with pytest.raises(ValueError, match="label_smoothing"):
+        cross_entropy_loss(logits, target, label_smoothing=value)
+    with pytest.raises(ValueError, match="label_smoothing"):
+        CrossEntropyLoss(label_smoothing=value)
+
+
+def test_label_smoothing_must_be_a_number():
+    with pytest.raises(ValueError, match=r"label_smoothing='0\.1'"):
+        CrossEntropyLoss(label_smoothing="0.1")
