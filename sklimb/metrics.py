@@ -49,24 +49,24 @@ def _minority_recall(y, y_pred, proba, classes, minority):
     return recall_score(y, y_pred, labels=[minority], average="macro", zero_division=0)
 
 
-def _average_precision(y, y_pred, proba, classes, minority):
-    """Binary: AP of the minority class; multiclass: macro one-vs-rest AP."""
-    if len(classes) == 2:
-        column = list(classes).index(minority)
-        return average_precision_score(y == minority, proba[:, column])
-    present = np.isin(classes, y)
-    onehot = label_binarize(y, classes=classes)
-    return average_precision_score(onehot[:, present], proba[:, present], average="macro")
+def _one_vs_rest(score_func):
+    """A ranking metric: the minority class's score (binary) or the macro one-vs-rest mean.
+
+    In the multiclass case only classes present in the test fold are averaged.
+    """
+    def metric(y, y_pred, proba, classes, minority):
+        if len(classes) == 2:
+            return score_func(y == minority, proba[:, list(classes).index(minority)])
+        present = np.isin(classes, y)
+        onehot = label_binarize(y, classes=classes)
+        return score_func(onehot[:, present], proba[:, present], average="macro")
+
+    metric.__name__ = score_func.__name__
+    return metric
 
 
-def _roc_auc(y, y_pred, proba, classes, minority):
-    """Binary: ROC AUC of the minority class; multiclass: macro one-vs-rest."""
-    if len(classes) == 2:
-        column = list(classes).index(minority)
-        return roc_auc_score(y == minority, proba[:, column])
-    present = np.isin(classes, y)
-    onehot = label_binarize(y, classes=classes)
-    return roc_auc_score(onehot[:, present], proba[:, present], average="macro")
+_average_precision = _one_vs_rest(average_precision_score)
+_roc_auc = _one_vs_rest(roc_auc_score)
 
 
 BUILTIN_METRICS = {
