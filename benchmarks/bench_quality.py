@@ -22,8 +22,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from imblearn import FunctionSampler
 from imblearn.ensemble import BalancedRandomForestClassifier
-from imblearn.over_sampling import SMOTE, RandomOverSampler
+from imblearn.over_sampling import RandomOverSampler
 from imblearn.pipeline import Pipeline, make_pipeline
 from sklearn.datasets import make_classification
 from sklearn.ensemble import HistGradientBoostingClassifier
@@ -36,6 +37,7 @@ from skorch import NeuralNetClassifier
 from sklimb import ImbalancedNetClassifier, compare
 from sklimb.datasets import load_imbalanced_breast_cancer, load_long_tailed_digits
 from sklimb.modules import MLP
+from sklimb.strategies import make_sampler
 
 METRICS = ("f1_macro", "balanced_accuracy", "geometric_mean", "average_precision")
 ROOT = Path(__file__).resolve().parents[1]
@@ -99,6 +101,11 @@ class SkorchCE(NeuralNetClassifier):
         return self.encoder_.classes_[self.predict_proba(X).argmax(axis=1)]
 
 
+def _fold_smote(X, y):
+    """SMOTE with k_neighbors fitted to the rarest class of the training fold."""
+    return make_sampler("smote", y, random_state=0).fit_resample(X, y)
+
+
 def sklimb_inner_cv(random_state):
     """One sklimb strategy per training fold, chosen by inner 3-fold CV on macro F1."""
     pipe = Pipeline([("scale", StandardScaler()), ("sampler", "passthrough"),
@@ -129,7 +136,7 @@ def methods(binary, random_state):
             n_estimators=200, sampling_strategy="all", replacement=True, bootstrap=False,
             random_state=random_state),
         "SMOTE + MLPClassifier": make_pipeline(
-            StandardScaler(), SMOTE(k_neighbors=2, random_state=random_state),
+            StandardScaler(), FunctionSampler(func=_fold_smote, validate=False),
             MLPClassifier(max_iter=300, random_state=random_state)),
         "skorch CE": scaled(SkorchCE()),
     }
