@@ -3,6 +3,10 @@
 import pytest
 import torch
 
+# the shared helpers in _reference assert too: rewrite them like the tests, so that a
+# failing check shows its values (this runs before any test module imports them)
+pytest.register_assert_rewrite(f"{__package__}._reference")
+
 
 @pytest.fixture(autouse=True, scope="package")
 def single_torch_thread():

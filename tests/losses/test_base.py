@@ -29,6 +29,8 @@ from sklimb.losses import (
     logit_adjusted_loss,
 )
 
+from ._reference import REDUCTIONS, WEIGHTINGS, pick_weights
+
 COUNTS = [50, 10, 2]
 
 # name -> (functional form, its keyword arguments) for three classes
@@ -267,12 +269,12 @@ def test_unknown_reduction_raises(name, reduction):
 
 
 @pytest.mark.parametrize("name", FUNCTIONALS)
-@pytest.mark.parametrize("weighting", ["none", "class", "sample", "both"])
+@pytest.mark.parametrize("weighting", WEIGHTINGS)
 def test_reductions_are_consistent(name, weighting):
     logits, target, sample_weight = case(9, seed=1)
     weight = torch.tensor(WEIGHT, dtype=torch.float64)
-    kwargs = {"weight": weight if weighting in ("class", "both") else None,
-              "sample_weight": sample_weight if weighting in ("sample", "both") else None}
+    picked_weight, picked_sample_weight = pick_weights(weighting, weight, sample_weight)
+    kwargs = {"weight": picked_weight, "sample_weight": picked_sample_weight}
     loss = functional(name)
     none = loss(logits, target, reduction="none", **kwargs)
     total = loss(logits, target, reduction="sum", **kwargs)
@@ -328,7 +330,7 @@ def test_default_reduction_is_a_scalar_mean(name):
 
 
 @pytest.mark.parametrize("name", MODULES)
-@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("reduction", REDUCTIONS)
 def test_module_equals_functional(name, reduction):
     logits, target, sample_weight = case(7, seed=5)
     cls, kwargs = MODULES[name]

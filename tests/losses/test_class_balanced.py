@@ -11,25 +11,22 @@ from torch.autograd import gradcheck
 
 from sklimb.losses import ClassBalancedLoss, class_balanced_loss, effective_number_weights
 
-REDUCTIONS = ["mean", "sum", "none"]
-BASES = ["softmax", "focal", "sigmoid", "sigmoid_focal"]
-WEIGHTINGS = ["none", "class", "sample", "both"]
-HALF_DTYPES = [torch.float32, torch.float16, torch.bfloat16]
-# float32 and half precision are compared with a float64 reference on the same values
-SATURATION_TOLERANCE = {
-    torch.float64: {"rtol": 1e-7, "atol": 1e-12},
-    torch.float32: {"rtol": 1e-4, "atol": 1e-6},
-    torch.float16: {"rtol": 1e-2, "atol": 1e-3},
-    torch.bfloat16: {"rtol": 1e-2, "atol": 1e-3},
-}
-COUNTS = [500, 120, 30, 4]
+from ._reference import (
+    HALF_DTYPES,
+    REDUCTIONS,
+    SATURATED,
+    SATURATED_TARGET,
+    SATURATION_TOLERANCE,
+    WEIGHTINGS,
+    assert_finite_on_extreme_logits,
+    assert_forward_backward,
+    pick_weights,
+    random_case,
+    reduce_reference,
+)
 
-EXTREME = [[1e4, -1e4, 0.0], [-1e4, 1e4, 3.0], [0.0, 0.0, 0.0], [1e4, 1e4, -1e4],
-           [-5.0, 2.0, 1e4], [30.0, -2.0, 0.5], [1e4, -1e4, -1e4]]
-EXTREME_TARGET = [0, 0, 1, 2, 2, 0, 1]
-SATURATED = [[30.0, 0.0, -30.0], [0.0, 60.0, 5.0], [-30.0, 30.0, 0.0], [20.0, -20.0, 0.0],
-             [8.0, 0.0, -3.0]]
-SATURATED_TARGET = [0, 1, 2, 0, 0]
+BASES = ["softmax", "focal", "sigmoid", "sigmoid_focal"]
+COUNTS = [500, 120, 30, 4]
 
 
 # ---------------------------------------------------------------- reference
@@ -41,15 +38,6 @@ def cb_weights_reference(counts, beta):
            for n in counts]
     total = sum(raw)
     return np.array([float(len(raw) * r / total) for r in raw])
-
-
-def reduce_reference(loss, w, reduction):
-    weighted = loss if w is None else w * loss
-    if reduction == "none":
-        return weighted
-    if reduction == "sum":
-        return weighted.sum()
-    return loss.mean() if w is None else weighted.sum() / w.sum()
 
 
 def base_loss_reference(logits, target, base, gamma):
@@ -82,25 +70,6 @@ def cb_reference(logits, target, *, class_counts, beta, base, gamma=2.0, weight=
     if sample_weight is not None:
         w = w * sample_weight.double()
     return reduce_reference(base_loss_reference(logits, target, base, gamma), w, reduction)
-
-
-def random_case(n_samples=9, n_classes=4, seed=0):
-    gen = torch.Generator().manual_seed(seed)
-    logits = 3.0 * torch.randn(n_samples, n_classes, generator=gen, dtype=torch.float64)
-    target = torch.randint(n_classes, (n_samples,), generator=gen)
-    weight = 0.1 + 2.0 * torch.rand(n_classes, generator=gen, dtype=torch.float64)
-    sample_weight = 2.0 * torch.rand(n_samples, generator=gen, dtype=torch.float64)
-    return logits, target, weight, sample_weight
-
-
-def assert_forward_backward(fn, reference, logits, *, rtol=1e-10, atol=1e-12):
-    x = logits.clone().requires_grad_(True)
-    x_ref = logits.detach().double().clone().requires_grad_(True)
-    out, expected = fn(x), reference(x_ref)
-    torch.testing.assert_close(out.double(), expected, rtol=rtol, atol=atol)
-    (grad,) = torch.autograd.grad(out.sum(), x)
-    (grad_ref,) = torch.autograd.grad(expected.sum(), x_ref)
-    torch.testing.assert_close(grad.double(), grad_ref, rtol=rtol, atol=atol)
 
 
 # ---------------------------------------------------------------- weights
@@ -171,8 +140,7 @@ def test_hand_computed_value():
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 def test_matches_reference_on_random_inputs(reduction, weighting, base):
     logits, target, weight, sample_weight = random_case(seed=1)
-    weight = weight if weighting in ("class", "both") else None
-    sample_weight = sample_weight if weighting in ("sample", "both") else None
+    weight, sample_weight = pick_weights(weighting, weight, sample_weight)
     kwargs = {"class_counts": COUNTS, "beta": 0.999, "base": base, "gamma": 1.5,
               "weight": weight, "sample_weight": sample_weight, "reduction": reduction}
     # the class-balanced weights pass through float32
@@ -294,16 +262,9 @@ BASE_GAMMAS = [("softmax", 2.0), ("sigmoid", 2.0)] + [
 @pytest.mark.parametrize(("base", "gamma"), BASE_GAMMAS)
 @pytest.mark.parametrize("dtype", HALF_DTYPES)
 def test_extreme_logits_give_finite_loss_and_gradient(dtype, base, gamma):
-    logits = torch.tensor(EXTREME, dtype=dtype, requires_grad=True)
-    target = torch.tensor(EXTREME_TARGET)
-    sample_weight = torch.linspace(0.5, 2.0, len(EXTREME_TARGET))
     module = ClassBalancedLoss(class_counts=[100, 10, 1], beta=0.999, base=base, gamma=gamma,
                                weight=[1.0, 2.0, 0.5])
-    loss = module(logits, target, sample_weight)
-    (grad,) = torch.autograd.grad(loss, logits)
-    assert torch.isfinite(loss)
-    assert grad.dtype == dtype
-    assert torch.isfinite(grad).all()
+    assert_finite_on_extreme_logits(module, dtype)
 
 
 @pytest.mark.parametrize("gamma", [0.2, 2.0])

@@ -9,45 +9,23 @@ from torch.autograd import gradcheck
 
 from sklimb.losses import CrossEntropyLoss, cross_entropy_loss
 
-REDUCTIONS = ["mean", "sum", "none"]
-WEIGHTINGS = ["none", "class", "sample", "both"]
-HALF_DTYPES = [torch.float32, torch.float16, torch.bfloat16]
-# float32 and half precision are compared with a float64 reference on the same values
-SATURATION_TOLERANCE = {
-    torch.float64: {"rtol": 1e-7, "atol": 1e-12},
-    torch.float32: {"rtol": 1e-4, "atol": 1e-6},
-    torch.float16: {"rtol": 1e-2, "atol": 1e-3},
-    torch.bfloat16: {"rtol": 1e-2, "atol": 1e-3},
-}
-
-# +-1e4 with zeros and moderate values; some rows saturated on the true class,
-# some on a wrong one
-EXTREME = [[1e4, -1e4, 0.0], [-1e4, 1e4, 3.0], [0.0, 0.0, 0.0], [1e4, 1e4, -1e4],
-           [-5.0, 2.0, 1e4], [30.0, -2.0, 0.5], [1e4, -1e4, -1e4]]
-EXTREME_TARGET = [0, 0, 1, 2, 2, 0, 1]
-SATURATED = [[30.0, 0.0, -30.0], [0.0, 60.0, 5.0], [-30.0, 30.0, 0.0], [20.0, -20.0, 0.0],
-             [8.0, 0.0, -3.0]]
-SATURATED_TARGET = [0, 1, 2, 0, 0]
+from ._reference import (
+    HALF_DTYPES,
+    REDUCTIONS,
+    SATURATED,
+    SATURATED_TARGET,
+    SATURATION_TOLERANCE,
+    WEIGHTINGS,
+    assert_finite_on_extreme_logits,
+    assert_forward_backward,
+    example_weights,
+    pick_weights,
+    random_case,
+    reduce_reference,
+)
 
 
 # ---------------------------------------------------------------- reference
-def reduce_reference(loss, w, reduction):
-    """``w*l``, ``sum(w*l)`` or ``sum(w*l)/sum(w)`` (plain sum/mean without ``w``)."""
-    weighted = loss if w is None else w * loss
-    if reduction == "none":
-        return weighted
-    if reduction == "sum":
-        return weighted.sum()
-    return loss.mean() if w is None else weighted.sum() / w.sum()
-
-
-def example_weight(target, weight, sample_weight):
-    w = None if weight is None else weight.double()[target]
-    if sample_weight is not None:
-        w = sample_weight.double() if w is None else w * sample_weight.double()
-    return w
-
-
 def ce_reference(logits, target, *, weight=None, sample_weight=None, label_smoothing=0.0,
                  reduction="mean"):
     """l = -(1-eps) log p_y - eps/C sum_c log p_c, times weight[y] * sample_weight."""
@@ -56,32 +34,7 @@ def ce_reference(logits, target, *, weight=None, sample_weight=None, label_smoot
     log_p = x - x.logsumexp(dim=1, keepdim=True)
     nll = -log_p[torch.arange(n_samples), target]
     loss = (1.0 - label_smoothing) * nll - label_smoothing / n_classes * log_p.sum(dim=1)
-    return reduce_reference(loss, example_weight(target, weight, sample_weight), reduction)
-
-
-def random_case(n_samples=9, n_classes=4, seed=0):
-    gen = torch.Generator().manual_seed(seed)
-    logits = 3.0 * torch.randn(n_samples, n_classes, generator=gen, dtype=torch.float64)
-    target = torch.randint(n_classes, (n_samples,), generator=gen)
-    weight = 0.1 + 2.0 * torch.rand(n_classes, generator=gen, dtype=torch.float64)
-    sample_weight = 2.0 * torch.rand(n_samples, generator=gen, dtype=torch.float64)
-    return logits, target, weight, sample_weight
-
-
-def pick_weights(weighting, weight, sample_weight):
-    return (weight if weighting in ("class", "both") else None,
-            sample_weight if weighting in ("sample", "both") else None)
-
-
-def assert_forward_backward(fn, reference, logits, *, rtol=1e-10, atol=1e-12):
-    """Compare values and gradients (w.r.t. the logits) of two loss callables."""
-    x = logits.clone().requires_grad_(True)
-    x_ref = logits.detach().double().clone().requires_grad_(True)
-    out, expected = fn(x), reference(x_ref)
-    torch.testing.assert_close(out.double(), expected, rtol=rtol, atol=atol)
-    (grad,) = torch.autograd.grad(out.sum(), x)
-    (grad_ref,) = torch.autograd.grad(expected.sum(), x_ref)
-    torch.testing.assert_close(grad.double(), grad_ref, rtol=rtol, atol=atol)
+    return reduce_reference(loss, example_weights(target, weight, sample_weight), reduction)
 
 
 # ---------------------------------------------------------------- values
@@ -250,15 +203,8 @@ def test_gradcheck_module():
 @pytest.mark.parametrize("label_smoothing", [0.0, 0.1])
 @pytest.mark.parametrize("dtype", HALF_DTYPES)
 def test_extreme_logits_give_finite_loss_and_gradient(dtype, label_smoothing):
-    logits = torch.tensor(EXTREME, dtype=dtype, requires_grad=True)
-    target = torch.tensor(EXTREME_TARGET)
-    sample_weight = torch.linspace(0.5, 2.0, len(EXTREME_TARGET))
-    loss = CrossEntropyLoss(weight=[1.0, 2.0, 0.5], label_smoothing=label_smoothing)(
-        logits, target, sample_weight)
-    (grad,) = torch.autograd.grad(loss, logits)
-    assert torch.isfinite(loss)
-    assert grad.dtype == dtype
-    assert torch.isfinite(grad).all()
+    module = CrossEntropyLoss(weight=[1.0, 2.0, 0.5], label_smoothing=label_smoothing)
+    assert_finite_on_extreme_logits(module, dtype)
 
 
 @pytest.mark.parametrize("dtype", SATURATION_TOLERANCE)

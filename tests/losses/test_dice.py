@@ -9,37 +9,30 @@ from torch.autograd import gradcheck
 
 from sklimb.losses import DiceLoss, dice_loss
 
-REDUCTIONS = ["mean", "sum", "none"]
-WEIGHTINGS = ["none", "class", "sample", "both"]
-HALF_DTYPES = [torch.float32, torch.float16, torch.bfloat16]
-# float32 and half precision are compared with a float64 reference on the same values
-SATURATION_TOLERANCE = {
-    torch.float64: {"rtol": 1e-7, "atol": 1e-12},
-    torch.float32: {"rtol": 1e-4, "atol": 1e-6},
-    torch.float16: {"rtol": 1e-2, "atol": 1e-3},
-    torch.bfloat16: {"rtol": 1e-2, "atol": 1e-3},
-}
+from . import _reference
+from ._reference import (
+    HALF_DTYPES,
+    REDUCTIONS,
+    SATURATION_TOLERANCE,
+    WEIGHTINGS,
+    assert_finite_on_extreme_logits,
+    assert_forward_backward,
+    example_weights,
+    pick_weights,
+    random_case,
+    reduce_reference,
+)
+
 ALPHAS = [0.0, 0.3, 1.0, 2.5]
 
-EXTREME = [[1e4, -1e4, 0.0], [-1e4, 1e4, 3.0], [0.0, 0.0, 0.0], [1e4, 1e4, -1e4],
-           [-5.0, 2.0, 1e4], [30.0, -2.0, 0.5], [1e4, -1e4, -1e4], [20.0, 0.0, -20.0],
-           [0.0, 40.0, 1.0]]
-EXTREME_TARGET = [0, 0, 1, 2, 2, 0, 1, 0, 1]
-SATURATED = [[30.0, 0.0, -30.0], [0.0, 60.0, 5.0], [-30.0, 30.0, 0.0], [20.0, -20.0, 0.0],
-             [8.0, 0.0, -3.0], [15.0, 14.0, 0.0]]
-SATURATED_TARGET = [0, 1, 2, 0, 0, 0]
+# plus two rows confident on the true class
+EXTREME = [*_reference.EXTREME, [20.0, 0.0, -20.0], [0.0, 40.0, 1.0]]
+EXTREME_TARGET = [*_reference.EXTREME_TARGET, 0, 1]
+SATURATED = [*_reference.SATURATED, [15.0, 14.0, 0.0]]
+SATURATED_TARGET = [*_reference.SATURATED_TARGET, 0]
 
 
 # ---------------------------------------------------------------- reference
-def reduce_reference(loss, w, reduction):
-    weighted = loss if w is None else w * loss
-    if reduction == "none":
-        return weighted
-    if reduction == "sum":
-        return weighted.sum()
-    return loss.mean() if w is None else weighted.sum() / w.sum()
-
-
 def dice_reference(logits, target, *, alpha, smooth=1.0, weight=None, sample_weight=None,
                    reduction="mean"):
     """1 - (2 q_t + s) / (q_t + 1 + s) with q_t = (1-p_t)^alpha p_t of the true class.
@@ -58,35 +51,14 @@ def dice_reference(logits, target, *, alpha, smooth=1.0, weight=None, sample_wei
     q = torch.exp(alpha * log_one_minus_p + log_p)
     y = F.one_hot(target, n_classes).double()
     dsc = 1.0 - (2.0 * q * y + smooth) / (q + y + smooth)
-    w = None if weight is None else torch.as_tensor(weight, dtype=torch.float64)[target]
-    if sample_weight is not None:
-        w = sample_weight.double() if w is None else w * sample_weight.double()
-    return reduce_reference(dsc.gather(1, target.unsqueeze(1)).squeeze(1), w, reduction)
+    return reduce_reference(dsc.gather(1, target.unsqueeze(1)).squeeze(1),
+                            example_weights(target, weight, sample_weight), reduction)
 
 
 def soft_dice_reference(logits, target, smooth=1.0):
     """Plain soft dice of the true class (alpha = 0), straight from the probabilities."""
     p_t = torch.softmax(logits, dim=1).gather(1, target.unsqueeze(1)).squeeze(1)
     return 1.0 - (2.0 * p_t + smooth) / (p_t + 1.0 + smooth)
-
-
-def random_case(n_samples=9, n_classes=4, seed=0):
-    gen = torch.Generator().manual_seed(seed)
-    logits = 3.0 * torch.randn(n_samples, n_classes, generator=gen, dtype=torch.float64)
-    target = torch.randint(n_classes, (n_samples,), generator=gen)
-    weight = 0.1 + 2.0 * torch.rand(n_classes, generator=gen, dtype=torch.float64)
-    sample_weight = 2.0 * torch.rand(n_samples, generator=gen, dtype=torch.float64)
-    return logits, target, weight, sample_weight
-
-
-def assert_forward_backward(fn, reference, logits, *, rtol=1e-10, atol=1e-12):
-    x = logits.clone().requires_grad_(True)
-    x_ref = logits.detach().double().clone().requires_grad_(True)
-    out, expected = fn(x), reference(x_ref)
-    torch.testing.assert_close(out.double(), expected, rtol=rtol, atol=atol)
-    (grad,) = torch.autograd.grad(out.sum(), x)
-    (grad_ref,) = torch.autograd.grad(expected.sum(), x_ref)
-    torch.testing.assert_close(grad.double(), grad_ref, rtol=rtol, atol=atol)
 
 
 # ---------------------------------------------------------------- values
@@ -126,8 +98,7 @@ def test_training_does_not_collapse_onto_a_wrong_class():
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 def test_matches_reference_on_random_inputs(reduction, weighting, alpha, smooth):
     logits, target, weight, sample_weight = random_case(seed=1)
-    weight = weight if weighting in ("class", "both") else None
-    sample_weight = sample_weight if weighting in ("sample", "both") else None
+    weight, sample_weight = pick_weights(weighting, weight, sample_weight)
     kwargs = {"alpha": alpha, "smooth": smooth, "weight": weight,
               "sample_weight": sample_weight, "reduction": reduction}
     assert_forward_backward(lambda x: dice_loss(x, target, **kwargs),
@@ -216,15 +187,8 @@ def test_gradcheck_near_confident_predictions_with_small_alpha(alpha):
 @pytest.mark.parametrize("alpha", [0.0, 0.3, 1.0, 2.5])
 @pytest.mark.parametrize("dtype", HALF_DTYPES)
 def test_extreme_logits_give_finite_loss_and_gradient(dtype, alpha):
-    logits = torch.tensor(EXTREME, dtype=dtype, requires_grad=True)
-    target = torch.tensor(EXTREME_TARGET)
-    sample_weight = torch.linspace(0.5, 2.0, len(EXTREME_TARGET))
     module = DiceLoss(alpha=alpha, weight=[1.0, 2.0, 0.5])
-    loss = module(logits, target, sample_weight)
-    (grad,) = torch.autograd.grad(loss, logits)
-    assert torch.isfinite(loss)
-    assert grad.dtype == dtype
-    assert torch.isfinite(grad).all()
+    grad = assert_finite_on_extreme_logits(module, dtype, EXTREME, EXTREME_TARGET)
     # every term of the loss has a bounded slope in the logits: |dDSC/dx| <= 2/smooth
     assert grad.abs().max() <= 10.0
 

@@ -10,36 +10,25 @@ from torch.autograd import gradcheck
 
 from sklimb.losses import FocalLoss, focal_loss
 
-REDUCTIONS = ["mean", "sum", "none"]
+from . import _reference
+from ._reference import (
+    HALF_DTYPES,
+    REDUCTIONS,
+    SATURATION_TOLERANCE,
+    assert_finite_on_extreme_logits,
+    assert_forward_backward,
+    reduce_reference,
+)
+
+# the focal loss also weights by ``alpha``; "all" passes alpha, weight and sample_weight
 WEIGHTINGS = ["none", "alpha", "class", "sample", "all"]
-HALF_DTYPES = [torch.float32, torch.float16, torch.bfloat16]
-# float32 and half precision are compared with a float64 reference on the same values
-SATURATION_TOLERANCE = {
-    torch.float64: {"rtol": 1e-7, "atol": 1e-12},
-    torch.float32: {"rtol": 1e-4, "atol": 1e-6},
-    torch.float16: {"rtol": 1e-2, "atol": 1e-3},
-    torch.bfloat16: {"rtol": 1e-2, "atol": 1e-3},
-}
 GAMMAS = [0.0, 0.2, 0.5, 1.0, 2.0, 3.5]
 
-EXTREME = [[1e4, -1e4, 0.0], [-1e4, 1e4, 3.0], [0.0, 0.0, 0.0], [1e4, 1e4, -1e4],
-           [-5.0, 2.0, 1e4], [30.0, -2.0, 0.5], [1e4, -1e4, -1e4]]
-EXTREME_TARGET = [0, 0, 1, 2, 2, 0, 1]
-SATURATED = [[30.0, 0.0, -30.0], [0.0, 60.0, 5.0], [-30.0, 30.0, 0.0], [20.0, -20.0, 0.0],
-             [8.0, 0.0, -3.0], [15.0, 14.0, 0.0]]
-SATURATED_TARGET = [0, 1, 2, 0, 0, 0]
+SATURATED = [*_reference.SATURATED, [15.0, 14.0, 0.0]]
+SATURATED_TARGET = [*_reference.SATURATED_TARGET, 0]
 
 
 # ---------------------------------------------------------------- reference
-def reduce_reference(loss, w, reduction):
-    weighted = loss if w is None else w * loss
-    if reduction == "none":
-        return weighted
-    if reduction == "sum":
-        return weighted.sum()
-    return loss.mean() if w is None else weighted.sum() / w.sum()
-
-
 def focal_reference(logits, target, *, gamma, alpha=None, weight=None, sample_weight=None,
                     reduction="mean"):
     """-(1-p_t)^gamma log p_t, weighted by alpha[y] * weight[y] * sample_weight.
@@ -66,6 +55,10 @@ def focal_reference(logits, target, *, gamma, alpha=None, weight=None, sample_we
 
 
 def random_case(n_samples=9, n_classes=4, seed=0):
+    """``_reference.random_case`` plus a per-class ``alpha``.
+
+    Not built on it: ``alpha`` is drawn before ``weight``, which changes the random stream.
+    """
     gen = torch.Generator().manual_seed(seed)
     logits = 3.0 * torch.randn(n_samples, n_classes, generator=gen, dtype=torch.float64)
     target = torch.randint(n_classes, (n_samples,), generator=gen)
@@ -81,16 +74,6 @@ def pick(weighting, alpha, weight, sample_weight):
         "weight": weight if weighting in ("class", "all") else None,
         "sample_weight": sample_weight if weighting in ("sample", "all") else None,
     }
-
-
-def assert_forward_backward(fn, reference, logits, *, rtol=1e-10, atol=1e-12):
-    x = logits.clone().requires_grad_(True)
-    x_ref = logits.detach().double().clone().requires_grad_(True)
-    out, expected = fn(x), reference(x_ref)
-    torch.testing.assert_close(out.double(), expected, rtol=rtol, atol=atol)
-    (grad,) = torch.autograd.grad(out.sum(), x)
-    (grad_ref,) = torch.autograd.grad(expected.sum(), x_ref)
-    torch.testing.assert_close(grad.double(), grad_ref, rtol=rtol, atol=atol)
 
 
 # ---------------------------------------------------------------- values
@@ -282,15 +265,8 @@ def test_gradcheck_near_confident_predictions_with_small_gamma(gamma):
 @pytest.mark.parametrize("gamma", [0.0, 0.2, 0.5, 2.0])
 @pytest.mark.parametrize("dtype", HALF_DTYPES)
 def test_extreme_logits_give_finite_loss_and_gradient(dtype, gamma):
-    logits = torch.tensor(EXTREME, dtype=dtype, requires_grad=True)
-    target = torch.tensor(EXTREME_TARGET)
-    sample_weight = torch.linspace(0.5, 2.0, len(EXTREME_TARGET))
     module = FocalLoss(gamma=gamma, alpha=[0.25, 0.5, 0.25], weight=[1.0, 2.0, 0.5])
-    loss = module(logits, target, sample_weight)
-    (grad,) = torch.autograd.grad(loss, logits)
-    assert torch.isfinite(loss)
-    assert grad.dtype == dtype
-    assert torch.isfinite(grad).all()
+    assert_finite_on_extreme_logits(module, dtype)
 
 
 @pytest.mark.parametrize("gamma", [0.2, 0.5, 2.0])

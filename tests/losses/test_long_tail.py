@@ -17,9 +17,19 @@ from sklimb.losses import (
     logit_adjusted_loss,
 )
 
-REDUCTIONS = ["mean", "sum", "none"]
-WEIGHTINGS = ["none", "class", "sample", "both"]
-HALF_DTYPES = [torch.float32, torch.float16, torch.bfloat16]
+from . import _reference
+from ._reference import (
+    HALF_DTYPES,
+    REDUCTIONS,
+    WEIGHTINGS,
+    assert_finite_on_extreme_logits,
+    assert_forward_backward,
+    example_weights,
+    pick_weights,
+    random_case,
+    reduce_reference,
+)
+
 # float32 and half precision are compared with a float64 reference on the same values;
 # float64 allows for the margins and log priors being stored in float32
 SATURATION_TOLERANCE = {
@@ -30,31 +40,11 @@ SATURATION_TOLERANCE = {
 }
 COUNTS = [500, 120, 30, 4]
 
-EXTREME = [[1e4, -1e4, 0.0], [-1e4, 1e4, 3.0], [0.0, 0.0, 0.0], [1e4, 1e4, -1e4],
-           [-5.0, 2.0, 1e4], [30.0, -2.0, 0.5], [1e4, -1e4, -1e4]]
-EXTREME_TARGET = [0, 0, 1, 2, 2, 0, 1]
-SATURATED = [[30.0, 0.0, -30.0], [0.0, 60.0, 5.0], [-30.0, 30.0, 0.0], [20.0, -20.0, 0.0],
-             [8.0, 0.0, -3.0], [0.4, 0.0, 0.1]]
-SATURATED_TARGET = [0, 1, 2, 0, 0, 2]
+SATURATED = [*_reference.SATURATED, [0.4, 0.0, 0.1]]
+SATURATED_TARGET = [*_reference.SATURATED_TARGET, 2]
 
 
 # ---------------------------------------------------------------- reference
-def reduce_reference(loss, w, reduction):
-    weighted = loss if w is None else w * loss
-    if reduction == "none":
-        return weighted
-    if reduction == "sum":
-        return weighted.sum()
-    return loss.mean() if w is None else weighted.sum() / w.sum()
-
-
-def weights_reference(target, weight, sample_weight):
-    w = None if weight is None else torch.as_tensor(weight, dtype=torch.float64)[target]
-    if sample_weight is not None:
-        w = sample_weight.double() if w is None else w * sample_weight.double()
-    return w
-
-
 def nll_reference(z, target):
     return z.logsumexp(dim=1) - z[torch.arange(z.shape[0]), target]
 
@@ -71,7 +61,7 @@ def ldam_reference(logits, target, *, class_counts, max_margin=0.5, scale=1.0, w
     margins = torch.as_tensor(margins_reference(class_counts, max_margin))
     shifted = scale * (x - margins[target].unsqueeze(1) * F.one_hot(target, x.shape[1]))
     return reduce_reference(nll_reference(shifted, target),
-                            weights_reference(target, weight, sample_weight), reduction)
+                            example_weights(target, weight, sample_weight), reduction)
 
 
 def logit_adjusted_reference(logits, target, *, class_counts, tau=1.0, weight=None,
@@ -80,26 +70,7 @@ def logit_adjusted_reference(logits, target, *, class_counts, tau=1.0, weight=No
     n = np.maximum(np.asarray(class_counts, dtype=float), 1.0)
     shifted = logits.double() + tau * torch.as_tensor(np.log(n / n.sum()))
     return reduce_reference(nll_reference(shifted, target),
-                            weights_reference(target, weight, sample_weight), reduction)
-
-
-def random_case(n_samples=9, n_classes=4, seed=0):
-    gen = torch.Generator().manual_seed(seed)
-    logits = 3.0 * torch.randn(n_samples, n_classes, generator=gen, dtype=torch.float64)
-    target = torch.randint(n_classes, (n_samples,), generator=gen)
-    weight = 0.1 + 2.0 * torch.rand(n_classes, generator=gen, dtype=torch.float64)
-    sample_weight = 2.0 * torch.rand(n_samples, generator=gen, dtype=torch.float64)
-    return logits, target, weight, sample_weight
-
-
-def assert_forward_backward(fn, reference, logits, *, rtol=1e-10, atol=1e-12):
-    x = logits.clone().requires_grad_(True)
-    x_ref = logits.detach().double().clone().requires_grad_(True)
-    out, expected = fn(x), reference(x_ref)
-    torch.testing.assert_close(out.double(), expected, rtol=rtol, atol=atol)
-    (grad,) = torch.autograd.grad(out.sum(), x)
-    (grad_ref,) = torch.autograd.grad(expected.sum(), x_ref)
-    torch.testing.assert_close(grad.double(), grad_ref, rtol=rtol, atol=atol)
+                            example_weights(target, weight, sample_weight), reduction)
 
 
 # ---------------------------------------------------------------- margins and priors
@@ -150,10 +121,9 @@ def test_ldam_hand_computed_value():
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 def test_ldam_matches_reference_on_random_inputs(reduction, weighting, max_margin, scale):
     logits, target, weight, sample_weight = random_case(seed=1)
+    weight, sample_weight = pick_weights(weighting, weight, sample_weight)
     kwargs = {"class_counts": COUNTS, "max_margin": max_margin, "scale": scale,
-              "weight": weight if weighting in ("class", "both") else None,
-              "sample_weight": sample_weight if weighting in ("sample", "both") else None,
-              "reduction": reduction}
+              "weight": weight, "sample_weight": sample_weight, "reduction": reduction}
     # margins pass through float32
     assert_forward_backward(lambda x: ldam_loss(x, target, **kwargs),
                             lambda x: ldam_reference(x, target, **kwargs), logits,
@@ -222,10 +192,9 @@ def test_logit_adjusted_hand_computed_value():
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 def test_logit_adjusted_matches_reference_on_random_inputs(reduction, weighting, tau):
     logits, target, weight, sample_weight = random_case(seed=4)
-    kwargs = {"class_counts": COUNTS, "tau": tau,
-              "weight": weight if weighting in ("class", "both") else None,
-              "sample_weight": sample_weight if weighting in ("sample", "both") else None,
-              "reduction": reduction}
+    weight, sample_weight = pick_weights(weighting, weight, sample_weight)
+    kwargs = {"class_counts": COUNTS, "tau": tau, "weight": weight,
+              "sample_weight": sample_weight, "reduction": reduction}
     assert_forward_backward(lambda x: logit_adjusted_loss(x, target, **kwargs),
                             lambda x: logit_adjusted_reference(x, target, **kwargs), logits,
                             rtol=1e-6, atol=1e-9)
@@ -304,14 +273,7 @@ LONG_TAIL_MODULES = [
 @pytest.mark.parametrize(("name", "make"), LONG_TAIL_MODULES, ids=[m[0] for m in LONG_TAIL_MODULES])
 @pytest.mark.parametrize("dtype", HALF_DTYPES)
 def test_extreme_logits_give_finite_loss_and_gradient(dtype, name, make):
-    logits = torch.tensor(EXTREME, dtype=dtype, requires_grad=True)
-    target = torch.tensor(EXTREME_TARGET)
-    sample_weight = torch.linspace(0.5, 2.0, len(EXTREME_TARGET))
-    loss = make()(logits, target, sample_weight)
-    (grad,) = torch.autograd.grad(loss, logits)
-    assert torch.isfinite(loss)
-    assert grad.dtype == dtype
-    assert torch.isfinite(grad).all()
+    assert_finite_on_extreme_logits(make(), dtype)
 
 
 @pytest.mark.parametrize("scale", [1.0, 30.0])
