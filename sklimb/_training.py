@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import math
+import itertools
 import threading
 import warnings
 
@@ -53,8 +53,20 @@ class ArrayBatches:
         self.shuffle = shuffle
         self.generator = generator
 
+    def _starts(self):
+        """Batch start positions; a last batch of one sample joins the one before it.
+
+        A single-sample batch breaks batch normalisation in training mode and
+        gives a gradient step from one example; it is merged instead.
+        """
+        n_samples = len(self.dataset)
+        starts = list(range(0, n_samples, self.batch_size))
+        if len(starts) > 1 and n_samples - starts[-1] == 1:
+            starts.pop()
+        return [*starts, n_samples]
+
     def __len__(self):
-        return math.ceil(len(self.dataset) / self.batch_size)
+        return len(self._starts()) - 1
 
     def __iter__(self):
         n_samples = len(self.dataset)
@@ -62,11 +74,12 @@ class ArrayBatches:
         if self.shuffle:
             order = torch.randperm(n_samples, generator=self.generator)
             order = order.to(self.dataset.X.device)
-        for start in range(0, n_samples, self.batch_size):
+        starts = self._starts()
+        for start, stop in itertools.pairwise(starts):
             if order is None:
-                yield self.dataset[start:start + self.batch_size]
+                yield self.dataset[start:stop]
             else:
-                yield self.dataset[order[start:start + self.batch_size]]
+                yield self.dataset[order[start:stop]]
 
 
 @contextlib.contextmanager
