@@ -125,8 +125,9 @@ def run_compare(args):
     for kind, title in ((THRESHOLD, "threshold metrics (hard predictions)"),
                         (RANKING, "ranking metrics (probabilities)")):
         if kind in set(result.metrics.values()):
-            print(f"\n{title}, ranked by {result.primary_metric}:")
-            print(result.summary_table(kind).to_string())
+            table = result.summary_table(kind)
+            print(f"\n{title}, ranked by {table.columns[0]}:")
+            print(table.to_string())
     paths = result.save(args.output, plots=not args.no_plots)
     print(f"\nwrote {len(paths)} files to {args.output}/ (report: {args.output / 'report.md'})")
     return 0

@@ -129,8 +129,7 @@ class ComparisonResult:
             f"{setup['n_samples']} samples, {setup['n_features']} features, classes {{{counts}}}"
             f" (imbalance ratio {self.class_counts.max() / self.class_counts.min():.1f}).",
             f"Stratified {setup['cv']}-fold cross-validation x {setup['n_repeats']} repeat(s), "
-            f"random_state={setup['random_state']}; mean ± std over folds; ranked by "
-            f"{self.primary_metric}.",
+            f"random_state={setup['random_state']}; mean ± std over folds.",
             "",
         ]
         sections = [
@@ -143,7 +142,9 @@ class ComparisonResult:
         ]
         for kind, title, text in sections:
             if kind in set(self.metrics.values()):
-                lines += [f"## {title}", "", text, "", self.summary_table(kind).to_markdown(), ""]
+                table = self.summary_table(kind)
+                lines += [f"## {title}, ranked by {table.columns[0]}", "", text, "",
+                          table.to_markdown(), ""]
         recall = self.per_class_recall().map(lambda v: f"{v:.2f}")
         lines += ["## Per-class recall", "", recall.to_markdown(), ""]
         return "\n".join(lines)
