@@ -8,9 +8,18 @@
 
 from . import datasets, losses
 from .compare import compare
+from .describe import describe
 from .estimator import ImbalancedNetClassifier
 from .modules import MLP
 
 __version__ = "0.1.0"
 
-__all__ = ["MLP", "ImbalancedNetClassifier", "__version__", "compare", "datasets", "losses"]
+__all__ = [
+    "MLP",
+    "ImbalancedNetClassifier",
+    "__version__",
+    "compare",
+    "datasets",
+    "describe",
+    "losses",
+]

@@ -10,6 +10,7 @@ import numpy as np
 
 from .compare import compare
 from .datasets import DATASETS
+from .describe import describe
 from .metrics import DEFAULT_METRICS, RANKING, THRESHOLD
 from .strategies import DEFAULT_STRATEGIES
 
@@ -22,17 +23,18 @@ def build_parser():
     parser = argparse.ArgumentParser(
         prog="sklimb", description="Neural networks for imbalanced data, the scikit-learn way.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    run = commands.add_parser(
-        "compare", help="cross-validated comparison of imbalance strategies",
-        description="Compare losses, class weightings and resamplers with stratified "
-                    "cross-validation. Without --data it runs on a built-in dataset.")
-    source = run.add_argument_group("data")
+    data = argparse.ArgumentParser(add_help=False)
+    source = data.add_argument_group("data")
     source.add_argument("--data", type=Path, help="CSV or Parquet file with features and target")
     source.add_argument("--target", help="name of the target column in --data")
     source.add_argument("--dataset", choices=sorted(DATASETS), default="long_tailed_digits",
                         help="built-in dataset when --data is not given (default: %(default)s)")
     source.add_argument("--imbalance-ratio", type=float, default=None,
                         help="imbalance ratio of the built-in dataset")
+    run = commands.add_parser(
+        "compare", parents=[data], help="cross-validated comparison of imbalance strategies",
+        description="Compare losses, class weightings and resamplers with stratified "
+                    "cross-validation. Without --data it runs on a built-in dataset.")
     setup = run.add_argument_group("comparison")
     setup.add_argument("--strategies", nargs="+", default=list(DEFAULT_STRATEGIES),
                        metavar="S", help="strategies such as ce, ce+balanced, focal, "
@@ -55,11 +57,24 @@ def build_parser():
                              "(default: %(default)s)")
     output.add_argument("--no-plots", action="store_true", help="do not write PNG plots")
     output.add_argument("--quiet", action="store_true", help="no progress bar")
+    about = commands.add_parser(
+        "describe", parents=[data], help="class counts, imbalance ratio and small-class risks",
+        description="Describe the class distribution of the target: counts, imbalance ratio, "
+                    "effective numbers of samples and class-balanced weights, and the classes "
+                    "too small for the given cross-validation or SMOTE k.")
+    about.add_argument("--folds", type=int, default=5, help="CV folds to check (default: 5)")
+    about.add_argument("--smote-k", type=int, default=5,
+                       help="SMOTE k_neighbors to check (default: 5)")
+    about.add_argument("--full", action="store_true", help="show every beta")
     return parser
 
 
-def load_data(args):
-    """``(X, y, description)`` from ``--data/--target`` or a built-in ``--dataset``."""
+def load_data(args, check_features=True):
+    """``(X, y, description)`` from ``--data/--target`` or a built-in ``--dataset``.
+
+    ``check_features=False`` accepts non-numeric feature columns (``describe``
+    only looks at the target).
+    """
     if args.data is None:
         if args.target is not None:
             raise CommandError("--target needs --data (a CSV or Parquet file).")
@@ -76,10 +91,10 @@ def load_data(args):
                            f"{list(frame.columns)}.")
     y = frame[args.target].to_numpy()
     X = frame.drop(columns=[args.target])
-    if X.shape[1] == 0:
+    if check_features and X.shape[1] == 0:
         raise CommandError(f"{args.data} has no feature columns besides {args.target!r}.")
     non_numeric = [str(c) for c, dtype in X.dtypes.items() if dtype.kind not in "biuf"]
-    if non_numeric:
+    if check_features and non_numeric:
         raise CommandError(f"feature columns {non_numeric} of {args.data} are not numeric; "
                            "encode them (for example one-hot) or drop them first.")
     if frame[args.target].isna().any():
@@ -133,6 +148,17 @@ def run_compare(args):
     return 0
 
 
+def run_describe(args):
+    try:
+        _, y, description = load_data(args, check_features=False)
+        result = describe(y, cv=args.folds, smote_k=args.smote_k)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from exc
+    print(f"sklimb describe: {description}\n")
+    print(result.to_markdown(full=args.full))
+    return 0
+
+
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -140,6 +166,8 @@ def main(argv=None):
         parser.print_help()
         return 0
     try:
+        if args.command == "describe":
+            return run_describe(args)
         return run_compare(args)
     except CommandError as exc:
         print(f"sklimb: error: {exc}", file=sys.stderr)
