@@ -32,6 +32,19 @@ class ArrayDataset(torch.utils.data.Dataset):
     def __len__(self):
         return self.X.shape[0]
 
+    def class_members(self):
+        """Row indices of each class present in ``y`` (CPU tensors), computed once.
+
+        One stable ``argsort`` split by the class counts; the result is cached
+        so that per-epoch resampling only draws indices.
+        """
+        if getattr(self, "_class_members", None) is None:
+            y = self.y.cpu()
+            counts = torch.bincount(y)
+            members = torch.split(torch.argsort(y, stable=True), counts.tolist())
+            self._class_members = [rows for rows in members if len(rows)]
+        return self._class_members
+
     def __getitem__(self, index):
         target = self.y[index]
         if self.sample_weight is not None:
@@ -45,13 +58,30 @@ class ArrayBatches:
     Yields ``(X_batch, y_batch)`` or, with sample weights,
     ``(X_batch, (y_batch, weight_batch))``. With ``shuffle`` a fresh
     permutation is drawn from ``generator`` at the start of every epoch.
+
+    With ``sampler="over"`` or ``"under"`` every epoch draws a fresh set of
+    rows from ``generator`` (see :func:`resampled_sizes` for the class sizes
+    and :func:`draw_resampled` for the draw) and always shuffles them; sample
+    weights travel with their rows.
     """
 
-    def __init__(self, dataset, batch_size, shuffle=False, generator=None):
+    def __init__(self, dataset, batch_size, shuffle=False, generator=None, sampler=None,
+                 sampling_ratio=1.0):
         self.dataset = dataset
-        self.batch_size = len(dataset) if batch_size in (-1, None) else int(batch_size)
         self.shuffle = shuffle
         self.generator = generator
+        self.sampler = sampler
+        self.sampling_ratio = sampling_ratio
+        self.class_sizes = None
+        if sampler is not None:
+            counts = [len(rows) for rows in dataset.class_members()]
+            self.class_sizes = resampled_sizes(counts, sampler, sampling_ratio)
+        self.batch_size = self._n_rows() if batch_size in (-1, None) else int(batch_size)
+
+    def _n_rows(self):
+        if self.class_sizes is None:
+            return len(self.dataset)
+        return int(sum(self.class_sizes))
 
     def _starts(self):
         """Batch start positions; a last batch of one sample joins the one before it.
@@ -59,7 +89,7 @@ class ArrayBatches:
         A single-sample batch breaks batch normalisation in training mode and
         gives a gradient step from one example; it is merged instead.
         """
-        n_samples = len(self.dataset)
+        n_samples = self._n_rows()
         starts = list(range(0, n_samples, self.batch_size))
         if len(starts) > 1 and n_samples - starts[-1] == 1:
             starts.pop()
@@ -69,10 +99,13 @@ class ArrayBatches:
         return len(self._starts()) - 1
 
     def __iter__(self):
-        n_samples = len(self.dataset)
         order = None
-        if self.shuffle:
-            order = torch.randperm(n_samples, generator=self.generator)
+        if self.sampler is not None:
+            order = draw_resampled(self.dataset.class_members(), self.class_sizes,
+                                   self.generator)
+        elif self.shuffle:
+            order = torch.randperm(len(self.dataset), generator=self.generator)
+        if order is not None:
             order = order.to(self.dataset.X.device)
         starts = self._starts()
         for start, stop in itertools.pairwise(starts):
@@ -80,6 +113,43 @@ class ArrayBatches:
                 yield self.dataset[start:stop]
             else:
                 yield self.dataset[order[start:stop]]
+
+
+def resampled_sizes(class_counts, sampler, ratio=1.0):
+    """Rows of each class in a resampled epoch.
+
+    ``"over"``: every class grows to ``round(n_max * ratio)`` rows (a class
+    already larger keeps its size); ``"under"``: every class shrinks to
+    ``round(n_min / ratio)`` rows (a class already smaller keeps its size).
+    ``n_max``/``n_min`` are the largest/smallest counts; ``ratio`` in (0, 1].
+    """
+    counts = np.asarray(class_counts, dtype=np.int64)
+    if sampler == "over":
+        return np.maximum(counts, round(counts.max() * ratio))
+    if sampler == "under":
+        return np.minimum(counts, round(counts.min() / ratio))
+    raise ValueError(f"sampler={sampler!r} is not supported; use 'over' or 'under'.")
+
+
+def draw_resampled(class_members, class_sizes, generator=None):
+    """One epoch's shuffled row indices: ``class_sizes[c]`` rows of each class.
+
+    A class that grows keeps all its rows plus extra rows drawn with
+    replacement; a class that shrinks gives a random subset drawn without
+    replacement. Vectorised per class; the draws come from ``generator``.
+    """
+    parts = []
+    for rows, size in zip(class_members, class_sizes, strict=True):
+        n_rows, size = len(rows), int(size)
+        if size > n_rows:
+            extra = torch.randint(n_rows, (size - n_rows,), generator=generator)
+            parts += [rows, rows[extra]]
+        elif size < n_rows:
+            parts.append(rows[torch.randperm(n_rows, generator=generator)[:size]])
+        else:
+            parts.append(rows)
+    indices = torch.cat(parts)
+    return indices[torch.randperm(len(indices), generator=generator)]
 
 
 @contextlib.contextmanager

@@ -29,7 +29,7 @@ from ._training import (
     stratified_holdout,
     torch_threads,
 )
-from ._weights import class_weights
+from ._weights import DeferredReweighting, class_weights
 from .losses import LOSSES, get_loss
 from .modules import MLP
 
@@ -76,6 +76,31 @@ class ImbalancedNetClassifier(NeuralNetClassifier):
         is ``n_samples / (n_classes * n_c)``, ``"effective_number"`` the
         class-balanced weights of Cui et al. with ``beta=0.999``; a dict maps
         labels to weights.
+    class_weight_start : int or float, default=0.0
+        Deferred re-weighting (DRW, Cao et al. 2019): the loss is trained
+        without class weights for the first epochs and with ``class_weight_``
+        from then on. An int ``>= 0`` is the number of unweighted epochs; a
+        float in ``[0, 1)`` the fraction ``floor(class_weight_start *
+        max_epochs)`` of ``max_epochs``. Epochs are counted over the history,
+        so ``partial_fit`` and ``warm_start`` continue the count. The history
+        key ``class_weighted`` says which epochs used the weights. ``0``
+        weights every epoch; without ``class_weight`` it has no effect.
+    sampler : {"over", "under"} or None, default=None
+        Resample the training rows afresh in every epoch (validation data
+        for early stopping is never resampled). ``"over"`` keeps every row
+        and adds rows drawn with replacement until each class has
+        ``round(n_max * sampling_ratio)`` rows (larger classes keep their
+        size); ``"under"`` draws, without replacement, a new random subset of
+        ``round(n_min / sampling_ratio)`` rows of each larger class (smaller
+        classes keep their size), so the network sees different majority rows
+        across epochs. ``n_max``/``n_min`` are the largest/smallest class
+        counts of the training rows. The drawn rows are always shuffled and
+        keep their sample weights. Unlike resampling in a pipeline, the class
+        counts and class weights still come from the data ``fit`` receives.
+    sampling_ratio : float, default=1.0
+        In ``(0, 1]``; the target class size relative to the largest class
+        (``"over"``) or the smallest class divided by it (``"under"``); 1
+        balances the classes exactly.
     optimizer : torch optimizer class, default=torch.optim.AdamW
         Set its options as ``optimizer__<name>``.
     lr : float, default=1e-3
@@ -145,6 +170,10 @@ class ImbalancedNetClassifier(NeuralNetClassifier):
     _parameter_constraints: ClassVar[dict] = {
         "loss": [StrOptions(set(LOSSES)), type, callable],
         "class_weight": [None, StrOptions({"balanced", "effective_number"}), dict],
+        "class_weight_start": [Interval(Integral, 0, None, closed="left"),
+                               Interval(Real, 0, 1, closed="left")],
+        "sampler": [None, StrOptions({"over", "under"})],
+        "sampling_ratio": [Interval(Real, 0, 1, closed="right")],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "max_epochs": [Interval(Integral, 0, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left"),
@@ -157,8 +186,9 @@ class ImbalancedNetClassifier(NeuralNetClassifier):
         "n_threads": [None, Interval(Integral, 1, None, closed="left")],
     }
 
-    def __init__(self, module=MLP, *, loss="ce", class_weight=None,
-                 optimizer=torch.optim.AdamW, lr=1e-3, max_epochs=50, batch_size=128,
+    def __init__(self, module=MLP, *, loss="ce", class_weight=None, class_weight_start=0.0,
+                 sampler=None, sampling_ratio=1.0, optimizer=torch.optim.AdamW, lr=1e-3,
+                 max_epochs=50, batch_size=128,
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=10,
                  scoring="balanced_accuracy", random_state=None, n_threads=1,
                  train_split=None, classes=None, verbose=0, **kwargs):
@@ -168,6 +198,9 @@ class ImbalancedNetClassifier(NeuralNetClassifier):
         del self.criterion  # the loss is chosen by ``loss``; see initialize_criterion
         self.loss = loss
         self.class_weight = class_weight
+        self.class_weight_start = class_weight_start
+        self.sampler = sampler
+        self.sampling_ratio = sampling_ratio
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
@@ -205,6 +238,10 @@ class ImbalancedNetClassifier(NeuralNetClassifier):
             ("train_loss", PassthroughScoring(name="train_loss", on_train=True)),
             ("valid_loss", PassthroughScoring(name="valid_loss")),
         ]
+        start = self.class_weight_start  # get_params reads this before validation
+        if isinstance(start, Real) and start != 0:
+            callbacks.append(("deferred_reweighting",
+                              DeferredReweighting(start)))
         if self.early_stopping is True:  # get_params reads this before validation
             callbacks += [
                 ("valid_score", ValidationScore(self.scoring)),
@@ -421,6 +458,8 @@ class ImbalancedNetClassifier(NeuralNetClassifier):
             dataset, kwargs.get("batch_size", self.batch_size),
             shuffle=training and kwargs.get("shuffle", True),
             generator=getattr(dataset, "generator", None),
+            sampler=self.sampler if training else None,
+            sampling_ratio=self.sampling_ratio,
         )
 
     def get_loss(self, y_pred, y_true, X=None, training=False):

@@ -26,6 +26,8 @@ ESTIMATORS = [
     ImbalancedNetClassifier(max_epochs=20, lr=0.01, random_state=0),
     ImbalancedNetClassifier(max_epochs=20, lr=0.01, random_state=0, loss="focal",
                             class_weight="balanced"),
+    ImbalancedNetClassifier(max_epochs=20, lr=0.01, random_state=0, sampler="over",
+                            class_weight="balanced", class_weight_start=0.5),
 ]
 
 

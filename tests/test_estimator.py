@@ -118,6 +118,23 @@ class KeepValidationSet(Callback):
         self.last_weights_ = copy.deepcopy(net.module_.state_dict())
 
 
+class WeightPerEpoch(Callback):
+    """Records the criterion's class weight at the first batch of every epoch."""
+
+    def initialize(self):
+        self.weights_ = []
+        return self
+
+    def on_epoch_begin(self, net, **kwargs):
+        self.pending_ = True
+
+    def on_batch_begin(self, net, training=False, **kwargs):
+        if training and self.pending_:
+            weight = net.criterion_.weight
+            self.weights_.append(None if weight is None else weight.detach().cpu().numpy())
+            self.pending_ = False
+
+
 # ------------------------------------------------------------------ fit / predict
 @pytest.mark.parametrize("data", [binary_data, multiclass_data])
 def test_fit_predict_predict_proba(data):
@@ -528,6 +545,123 @@ def test_class_sorted_data_learns_both_classes():
     assert balanced_accuracy_score(y, clf.predict(X)) == 1.0
 
 
+# ------------------------------------------------------------- per-epoch resampling
+def counted_data():
+    """120 rows, 96 of class 0 and 24 of class 1."""
+    X, _ = binary_data()
+    return X, (np.arange(120) % 5 == 0).astype(int)
+
+
+def epoch_rows(clf):
+    return [sum(batch.get("train_batch_size", 0) for batch in epoch["batches"])
+            for epoch in clf.history]
+
+
+@pytest.mark.parametrize("sampler, ratio, sizes", [
+    ("over", 1.0, [96, 96]),
+    ("over", 0.5, [96, 48]),
+    ("under", 1.0, [24, 24]),
+    ("under", 0.5, [48, 24]),
+])
+def test_sampler_trains_on_resampled_class_counts(sampler, ratio, sizes):
+    X, y = counted_data()
+    clf = make_clf(loss=RecordingLoss, sampler=sampler, sampling_ratio=ratio, max_epochs=2,
+                   batch_size=16).fit(X, y)
+    assert epoch_rows(clf) == [sum(sizes)] * 2
+    n_batches = clf.history[0, "train_batch_count"]
+    first_epoch = np.concatenate(clf.criterion_.targets[:n_batches])
+    assert np.bincount(first_epoch).tolist() == sizes
+    assert clf.class_counts_.tolist() == [96, 24]  # counts come from the data fit received
+
+
+@pytest.mark.parametrize("sampler", ["over", "under"])
+def test_sampler_is_reproducible_and_works_with_sample_weight(sampler):
+    X, y = multiclass_data()
+    sample_weight = np.random.RandomState(0).uniform(0.5, 2.0, len(y))
+    first = make_clf(sampler=sampler).fit(X, y, sample_weight=sample_weight)
+    again = make_clf(sampler=sampler).fit(X, y, sample_weight=sample_weight)
+    assert_allclose(first.predict_proba(X), again.predict_proba(X))
+    plain = make_clf().fit(X, y, sample_weight=sample_weight)
+    assert not np.allclose(first.predict_proba(X), plain.predict_proba(X))
+
+
+@pytest.mark.parametrize("sampler", ["over", "under"])
+def test_sampler_leaves_the_validation_split_alone(sampler):
+    X, y = counted_data()
+    keep = KeepValidationSet()
+    clf = make_clf(sampler=sampler, early_stopping=True, validation_fraction=0.25,
+                   max_epochs=3, n_iter_no_change=5, callbacks=[("keep", keep)]).fit(X, y)
+    assert sorted(keep.dataset_valid_.y.tolist()) == [0] * 24 + [1] * 6
+    expected = 2 * 72 if sampler == "over" else 2 * 18
+    assert epoch_rows(clf) == [expected] * 3
+    assert len(clf.history[:, "valid_score"]) == 3
+
+
+def test_under_sampling_sees_different_majority_rows_across_epochs():
+    X, y = binary_data()
+    X = np.column_stack([X, np.arange(len(X))]).astype(np.float32)  # a row id column
+
+    class RowIds(Callback):
+        def initialize(self):
+            self.rows_ = []
+            return self
+
+        def on_batch_begin(self, net, batch=None, training=False, **kwargs):
+            if training:
+                self.rows_.extend(batch[0][:, -1].long().tolist())
+
+    rows = RowIds()
+    make_clf(sampler="under", max_epochs=10, batch_size=48,
+             callbacks=[("rows", rows)]).fit(X, y)
+    per_epoch = [set(rows.rows_[i:i + 48]) for i in range(0, 480, 48)]
+    majority = set(np.flatnonzero(y == 0))
+    assert len({frozenset(epoch & majority) for epoch in per_epoch}) == 10
+    assert len(set(rows.rows_) & majority) > 0.8 * len(majority)
+
+
+# ------------------------------------------------------------- deferred re-weighting
+@pytest.mark.parametrize("start", [0.5, 2])
+def test_deferred_reweighting_weights_only_the_later_epochs(start):
+    X, y = multiclass_data()
+    record = WeightPerEpoch()
+    clf = make_clf(class_weight="balanced", class_weight_start=start, max_epochs=4,
+                   callbacks=[("record", record)]).fit(X, y)
+    assert clf.history[:, "class_weighted"] == [False, False, True, True]
+    assert record.weights_[0] is None and record.weights_[1] is None
+    for weight in record.weights_[2:]:
+        assert_allclose(weight, clf.class_weight_, rtol=1e-6)
+    assert_allclose(clf.criterion_.weight.numpy(), clf.class_weight_, rtol=1e-6)
+    always = make_clf(class_weight="balanced", max_epochs=4).fit(X, y)
+    assert "class_weighted" not in always.history[-1]
+    assert not np.allclose(clf.predict_proba(X), always.predict_proba(X))
+
+
+@pytest.mark.parametrize("loss", sorted(LOSSES))
+def test_deferred_reweighting_with_every_loss(loss):
+    X, y = multiclass_data(n_samples=90)
+    record = WeightPerEpoch()
+    clf = make_clf(loss=loss, class_weight="effective_number", class_weight_start=1,
+                   max_epochs=2, callbacks=[("record", record)]).fit(X, y)
+    assert record.weights_[0] is None
+    assert_allclose(record.weights_[1], clf.class_weight_, rtol=1e-6)
+    assert "weight" in dict(clf.criterion_.named_buffers())
+
+
+def test_deferred_reweighting_counts_epochs_over_partial_fit():
+    X, y = binary_data()
+    clf = make_clf(class_weight="balanced", class_weight_start=3, max_epochs=2)
+    clf.partial_fit(X, y).partial_fit(X, y)
+    assert clf.history[:, "class_weighted"] == [False, False, False, True]
+
+
+def test_deferred_reweighting_without_class_weight_changes_nothing():
+    X, y = binary_data()
+    clf = make_clf(class_weight_start=0.5, max_epochs=2).fit(X, y)
+    assert clf.history[:, "class_weighted"] == [False, False]
+    assert clf.criterion_.weight is None
+    assert_allclose(clf.predict_proba(X), make_clf(max_epochs=2).fit(X, y).predict_proba(X))
+
+
 def test_partial_fit_accumulates_epochs_and_keeps_classes():
     X, y = multiclass_data()
     first = y != 2
@@ -691,6 +825,12 @@ def test_initialized_but_unfitted_is_not_fitted():
     (dict(batch_size=0), "batch_size"),
     (dict(n_iter_no_change=0), "n_iter_no_change"),
     (dict(max_epochs=-1), "max_epochs"),
+    (dict(sampler="smote"), "sampler"),
+    (dict(sampling_ratio=0.0), "sampling_ratio"),
+    (dict(sampling_ratio=1.5), "sampling_ratio"),
+    (dict(class_weight_start=1.0), "class_weight_start"),
+    (dict(class_weight_start=-1), "class_weight_start"),
+    (dict(class_weight_start="half"), "class_weight_start"),
 ])
 def test_invalid_hyperparameters(params, name):
     X, y = binary_data()
