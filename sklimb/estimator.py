@@ -25,12 +25,13 @@ from ._training import (
     ArrayBatches,
     ArrayDataset,
     ValidationScore,
+    resampled_sizes,
     seeded,
     stratified_holdout,
     torch_threads,
 )
 from ._weights import DeferredReweighting, class_weights
-from .losses import LOSSES, get_loss
+from .losses import LOSSES, LogitAdjustedLoss, get_loss
 from .modules import MLP
 
 _PREDICT_CHUNK = 4096
@@ -97,6 +98,19 @@ class ImbalancedNetClassifier(NeuralNetClassifier):
         counts of the training rows. The drawn rows are always shuffled and
         keep their sample weights. Unlike resampling in a pipeline, the class
         counts and class weights still come from the data ``fit`` receives.
+    prior_correction : bool, default=False
+        Make ``predict_proba`` reflect the class distribution of the data
+        ``fit`` received again. Re-weighting, resampling and logit
+        adjustment train the network on a shifted class distribution, so its
+        probabilities over-state the rare classes; with ``prior_correction``
+        the softmax is taken of ``logits - log m`` where ``m_c`` is the factor
+        by which training multiplied class ``c``: its ``class_weight_`` (when
+        the last epoch was weighted), the per-epoch ``sampler`` rate
+        ``resampled size / count``, the class-balanced loss's weights, focal
+        ``alpha``, and ``pi_c ** -tau`` of logit adjustment. ``predict`` is the
+        argmax of these probabilities, so decisions move back towards the
+        frequent classes. Resampling done by a pipeline step before the
+        network is not visible to it and is not corrected.
     sampling_ratio : float, default=1.0
         In ``(0, 1]``; the target class size relative to the largest class
         (``"over"``) or the smallest class divided by it (``"under"``); 1
@@ -174,6 +188,7 @@ class ImbalancedNetClassifier(NeuralNetClassifier):
                                Interval(Real, 0, 1, closed="left")],
         "sampler": [None, StrOptions({"over", "under"})],
         "sampling_ratio": [Interval(Real, 0, 1, closed="right")],
+        "prior_correction": ["boolean"],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "max_epochs": [Interval(Integral, 0, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left"),
@@ -187,7 +202,8 @@ class ImbalancedNetClassifier(NeuralNetClassifier):
     }
 
     def __init__(self, module=MLP, *, loss="ce", class_weight=None, class_weight_start=0.0,
-                 sampler=None, sampling_ratio=1.0, optimizer=torch.optim.AdamW, lr=1e-3,
+                 sampler=None, sampling_ratio=1.0, prior_correction=False,
+                 optimizer=torch.optim.AdamW, lr=1e-3,
                  max_epochs=50, batch_size=128,
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=10,
                  scoring="balanced_accuracy", random_state=None, n_threads=1,
@@ -201,6 +217,7 @@ class ImbalancedNetClassifier(NeuralNetClassifier):
         self.class_weight_start = class_weight_start
         self.sampler = sampler
         self.sampling_ratio = sampling_ratio
+        self.prior_correction = prior_correction
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
@@ -509,6 +526,9 @@ class ImbalancedNetClassifier(NeuralNetClassifier):
         X = self._validate_X(X)
         with torch_threads(self.n_threads):
             logits = self.forward_logits(_as_tensor(X, self.device or "cpu"))
+        if self.prior_correction:
+            logits = logits.double() - torch.as_tensor(self.training_log_shift(),
+                                                       device=logits.device)
         nonlinearity = self.predict_nonlinearity
         if callable(nonlinearity):
             proba = torch.as_tensor(nonlinearity(logits)).double()
@@ -516,6 +536,36 @@ class ImbalancedNetClassifier(NeuralNetClassifier):
             proba = torch.softmax(logits.double(), dim=1)
         proba = proba.cpu().numpy()
         return proba / proba.sum(axis=1, keepdims=True)
+
+    def training_log_shift(self):
+        """``log m_c``: how training multiplied each class (see ``prior_correction``).
+
+        Returns
+        -------
+        log_shift : ndarray of shape (n_classes,)
+            Zero for a plain unweighted fit.
+        """
+        check_is_fitted(self)
+        tiny = np.finfo(np.float64).tiny
+        counts = np.maximum(np.asarray(self.class_counts_, dtype=np.float64), 1.0)
+        shift = np.zeros(len(counts))
+        weight = getattr(self.criterion_, "weight", None)
+        if isinstance(weight, torch.Tensor):  # the weight in force after the last epoch
+            shift += np.log(np.maximum(weight.detach().cpu().double().numpy(), tiny))
+        if self.sampler is not None:
+            sizes = resampled_sizes(self.class_counts_, self.sampler, self.sampling_ratio)
+            shift += np.log(np.maximum(sizes, tiny) / counts)
+        for name in ("class_weight", "alpha"):  # class-balanced weights, focal alpha
+            extra = getattr(self.criterion_, name, None)
+            if isinstance(extra, torch.Tensor):
+                extra = extra.detach().cpu().double().numpy()
+                if extra.ndim == 0:  # binary RetinaNet alpha: class 1 alpha, class 0 1 - alpha
+                    extra = np.array([1.0 - extra, extra])
+                shift += np.log(np.maximum(extra, tiny))
+        if isinstance(self.criterion_, LogitAdjustedLoss) and self.criterion_.tau:
+            prior = self.criterion_.class_counts.double().clamp_min(1.0).numpy()
+            shift -= self.criterion_.tau * np.log(prior / prior.sum())
+        return shift
 
     def predict(self, X):
         """Predicted class labels (the original labels of ``y``).
