@@ -16,11 +16,20 @@ from imblearn.pipeline import Pipeline
 from imblearn.under_sampling import RandomUnderSampler
 from sklearn.preprocessing import StandardScaler
 
+from .decision import TunedDecisionClassifier
 from .estimator import ImbalancedNetClassifier
 from .losses import LOSSES
 
 SAMPLERS = ("smote", "random_over", "random_under")
 WEIGHTINGS = ("balanced", "effective_number")
+# training options of the network itself (not pipeline steps)
+OPTIONS = {
+    "epoch_over": {"sampler": "over"},     # fresh random over-sampling every epoch
+    "epoch_under": {"sampler": "under"},   # fresh random under-sampling every epoch
+    "drw": {"class_weight_start": 0.5},    # deferred re-weighting from half-way
+    "prior": {"prior_correction": True},   # probabilities corrected back to the data's prior
+}
+DECISIONS = ("tuned",)  # TunedDecisionClassifier around the pipeline
 SMOTE_K_NEIGHBORS = 5
 
 DEFAULT_STRATEGIES = (
@@ -56,12 +65,21 @@ class Strategy:
         Passed to :class:`~sklimb.ImbalancedNetClassifier`.
     sampler : None, "smote", "random_over" or "random_under", default=None
         Resampling applied to each training fold before the network.
+    net_options : dict, default={}
+        Further :class:`~sklimb.ImbalancedNetClassifier` parameters, from the
+        parts ``epoch_over``/``epoch_under`` (per-epoch resampling), ``drw``
+        (deferred re-weighting from half-way; implies ``balanced`` weights when
+        no weighting is named) and ``prior`` (``prior_correction=True``).
+    tuned : bool, default=False
+        Wrap the pipeline in :class:`~sklimb.decision.TunedDecisionClassifier`
+        (part ``tuned``), which picks the decision rule out of fold.
 
     Examples
     --------
     >>> from sklimb.strategies import Strategy
     >>> Strategy.parse("smote+focal")
-    Strategy(name='smote+focal', loss='focal', loss_params={}, class_weight=None, sampler='smote')
+    Strategy(name='smote+focal', loss='focal', loss_params={}, class_weight=None, \
+sampler='smote', net_options={}, tuned=False)
     """
 
     name: str
@@ -69,6 +87,8 @@ class Strategy:
     loss_params: dict = field(default_factory=dict)
     class_weight: object = None
     sampler: str | None = None
+    net_options: dict = field(default_factory=dict)
+    tuned: bool = False
 
     @classmethod
     def parse(cls, spec):
@@ -80,7 +100,7 @@ class Strategy:
             return spec
         if not isinstance(spec, str) or not spec.strip():
             raise ValueError(f"a strategy must be a non-empty string or a Strategy; got {spec!r}.")
-        loss, sampler, weighting, params = None, None, None, {}
+        loss, sampler, weighting, params, options, tuned = None, None, None, {}, {}, False
         for part in (p.strip() for p in spec.split("+")):
             if "=" in part:
                 key, value = part.split("=", 1)
@@ -91,14 +111,21 @@ class Strategy:
                 sampler = _only_one("sampler", sampler, part, spec)
             elif part in WEIGHTINGS:
                 weighting = _only_one("class weighting", weighting, part, spec)
+            elif part in OPTIONS:
+                options.update(OPTIONS[part])
+            elif part in DECISIONS:
+                tuned = True
             else:
                 raise ValueError(
                     f"unknown part {part!r} in strategy {spec!r}; use losses "
-                    f"{sorted(LOSSES)}, samplers {list(SAMPLERS)}, weightings {list(WEIGHTINGS)} "
+                    f"{sorted(LOSSES)}, samplers {list(SAMPLERS)}, weightings {list(WEIGHTINGS)}, "
+                    f"options {sorted(OPTIONS)}, 'tuned' "
                     "or a loss hyperparameter such as gamma=1, joined with '+'."
                 )
+        if "class_weight_start" in options and weighting is None:
+            weighting = "balanced"
         return cls(name=spec, loss=loss or "ce", loss_params=params, class_weight=weighting,
-                   sampler=sampler)
+                   sampler=sampler, net_options=options, tuned=tuned)
 
     def build(self, y_train=None, *, scale=True, random_state=None, net_params=None):
         """The pipeline for one training fold.
@@ -108,12 +135,16 @@ class Strategy:
         single sample), so small classes do not make the fold fail.
         """
         net = ImbalancedNetClassifier(loss=self.loss, class_weight=self.class_weight,
-                                      random_state=random_state, **(net_params or {}),
+                                      random_state=random_state,
+                                      **{**(net_params or {}), **self.net_options},
                                       **{f"loss__{k}": v for k, v in self.loss_params.items()})
         steps = [("scale", StandardScaler())] if scale else []
         if self.sampler is not None:
             steps.append(("sampler", make_sampler(self.sampler, y_train, random_state)))
         steps.append(("net", net))
+        if self.tuned:
+            return TunedDecisionClassifier(Pipeline(steps), scoring="balanced_accuracy", cv=3,
+                                           random_state=random_state)
         return Pipeline(steps)
 
 

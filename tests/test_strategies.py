@@ -195,3 +195,18 @@ def test_docstring_examples():
     failed, attempted = doctest.testmod(sklimb.strategies)
     assert attempted >= 1
     assert failed == 0
+
+
+def test_network_options_and_tuned_decisions_parse_and_build():
+    from sklimb.decision import TunedDecisionClassifier
+
+    drw = Strategy.parse("ce+drw")
+    assert drw.class_weight == "balanced"  # deferred re-weighting needs weights
+    assert drw.net_options == {"class_weight_start": 0.5}
+    net = drw.build(net_params={"max_epochs": 4}).named_steps["net"]
+    assert net.class_weight_start == 0.5 and net.max_epochs == 4
+    combined = Strategy.parse("epoch_under+focal+prior+tuned")
+    assert combined.net_options == {"sampler": "under", "prior_correction": True}
+    built = combined.build()
+    assert isinstance(built, TunedDecisionClassifier)
+    assert built.estimator.named_steps["net"].sampler == "under"
