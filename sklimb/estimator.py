@@ -8,6 +8,7 @@ from typing import ClassVar
 
 import numpy as np
 import torch
+from scipy.optimize import minimize_scalar
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import (
@@ -111,6 +112,11 @@ class ImbalancedNetClassifier(NeuralNetClassifier):
         argmax of these probabilities, so decisions move back towards the
         frequent classes. Resampling done by a pipeline step before the
         network is not visible to it and is not corrected.
+    temperature_scaling : bool, default=False
+        Hold out a stratified ``validation_fraction`` (shared with early
+        stopping), and after training divide the logits by the temperature
+        ``temperature_`` that minimises the log-loss on it (Guo et al., 2017).
+        It changes how confident ``predict_proba`` is, not ``predict``.
     sampling_ratio : float, default=1.0
         In ``(0, 1]``; the target class size relative to the largest class
         (``"over"``) or the smallest class divided by it (``"under"``); 1
@@ -163,6 +169,8 @@ class ImbalancedNetClassifier(NeuralNetClassifier):
         Column names, when ``X`` was a DataFrame with string column names.
     n_epochs_ : int
         Epochs trained (after early stopping, the epochs run in total).
+    temperature_ : float
+        The logit temperature (1 unless ``temperature_scaling``).
 
     See Also
     --------
@@ -189,6 +197,7 @@ class ImbalancedNetClassifier(NeuralNetClassifier):
         "sampler": [None, StrOptions({"over", "under"})],
         "sampling_ratio": [Interval(Real, 0, 1, closed="right")],
         "prior_correction": ["boolean"],
+        "temperature_scaling": ["boolean"],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "max_epochs": [Interval(Integral, 0, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left"),
@@ -203,6 +212,7 @@ class ImbalancedNetClassifier(NeuralNetClassifier):
 
     def __init__(self, module=MLP, *, loss="ce", class_weight=None, class_weight_start=0.0,
                  sampler=None, sampling_ratio=1.0, prior_correction=False,
+                 temperature_scaling=False,
                  optimizer=torch.optim.AdamW, lr=1e-3,
                  max_epochs=50, batch_size=128,
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=10,
@@ -218,6 +228,7 @@ class ImbalancedNetClassifier(NeuralNetClassifier):
         self.sampler = sampler
         self.sampling_ratio = sampling_ratio
         self.prior_correction = prior_correction
+        self.temperature_scaling = temperature_scaling
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
@@ -377,8 +388,28 @@ class ImbalancedNetClassifier(NeuralNetClassifier):
                 self.initialize()
             self._check_sample_weight_support(data.train)
             super().partial_fit(data, None, **fit_params)
-        self.n_epochs_ = len(self.history)
+            self.n_epochs_ = len(self.history)
+            self.temperature_ = (self._fit_temperature(data.valid) if self.temperature_scaling
+                                 else 1.0)
         return self
+
+    def _fit_temperature(self, valid):
+        """The temperature minimising the validation log-loss (Guo et al., 2017)."""
+        logits = self._decision_logits(valid.X)
+        target = valid.y.to(logits.device)
+
+        def nll(log_t):
+            return float(torch.nn.functional.cross_entropy(logits / np.exp(log_t), target))
+
+        result = minimize_scalar(nll, bounds=(-4.0, 4.0), method="bounded")
+        return float(np.exp(result.x))
+
+    def _decision_logits(self, X):
+        """Float64 logits with the prior correction applied if requested."""
+        logits = self.forward_logits(X).double()
+        if self.prior_correction:
+            logits = logits - torch.as_tensor(self.training_log_shift(), device=logits.device)
+        return logits
 
     def _seed(self):
         if self.random_state is None:
@@ -420,7 +451,7 @@ class ImbalancedNetClassifier(NeuralNetClassifier):
             _as_tensor(X, device), torch.as_tensor(y_encoded, device=device),
             None if sample_weight is None else torch.as_tensor(sample_weight, device=device),
         )
-        if not self.early_stopping:
+        if not self.early_stopping and not self.temperature_scaling:
             return _FitData(dataset, None)
         train, valid = stratified_holdout(y_encoded, self.validation_fraction, self._seed())
         return _FitData(_subset(dataset, train), _subset(dataset, valid))
@@ -525,10 +556,8 @@ class ImbalancedNetClassifier(NeuralNetClassifier):
         check_is_fitted(self)
         X = self._validate_X(X)
         with torch_threads(self.n_threads):
-            logits = self.forward_logits(_as_tensor(X, self.device or "cpu"))
-        if self.prior_correction:
-            logits = logits.double() - torch.as_tensor(self.training_log_shift(),
-                                                       device=logits.device)
+            logits = self._decision_logits(_as_tensor(X, self.device or "cpu"))
+        logits = logits / getattr(self, "temperature_", 1.0)
         nonlinearity = self.predict_nonlinearity
         if callable(nonlinearity):
             proba = torch.as_tensor(nonlinearity(logits)).double()

@@ -74,3 +74,30 @@ def test_invalid_prior_correction_raises(data):
     X, y = data
     with pytest.raises(ValueError, match="prior_correction"):
         ImbalancedNetClassifier(prior_correction="yes", max_epochs=1).fit(X, y)
+
+
+def test_temperature_scaling_fixes_an_overconfident_net():
+    from sklearn.metrics import log_loss
+    from sklearn.model_selection import train_test_split
+
+    X, y = make_classification(3000, n_classes=3, n_informative=5, weights=[0.7, 0.2, 0.1],
+                               flip_y=0.15, random_state=1)
+    X_train, X_test, y_train, y_test = train_test_split(X.astype(np.float32), y, stratify=y,
+                                                        random_state=0)
+    params = dict(max_epochs=60, module__dropout=0.0, class_weight=None, random_state=0)
+    raw = ImbalancedNetClassifier(**params).fit(X_train, y_train)
+    scaled = ImbalancedNetClassifier(temperature_scaling=True, **params).fit(X_train, y_train)
+    assert raw.temperature_ == 1.0
+    assert scaled.temperature_ > 1.0  # memorising noisy labels makes the net overconfident
+    assert log_loss(y_test, scaled.predict_proba(X_test)) < log_loss(
+        y_test, raw.predict_proba(X_test))
+    # the temperature rescales confidence only: decisions equal argmax of the probabilities
+    assert_array_equal(scaled.predict(X_test),
+                       scaled.classes_[scaled.predict_proba(X_test).argmax(axis=1)])
+
+
+def test_temperature_scaling_composes_with_prior_correction(data):
+    X, y = data
+    clf = fit(X, y, class_weight="balanced", prior_correction=True, temperature_scaling=True)
+    assert clf.temperature_ > 0
+    assert abs(clf.predict_proba(X)[:, 1].mean() - y.mean()) < 0.05
