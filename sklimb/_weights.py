@@ -11,7 +11,6 @@ from skorch.callbacks import Callback
 
 from .losses import effective_number_weights
 
-CLASS_WEIGHT_OPTIONS = (None, "balanced", "effective_number")
 EFFECTIVE_NUMBER_BETA = 0.999
 
 

@@ -12,6 +12,8 @@ from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
+from .metrics import aligned_proba
+
 _GRID = np.linspace(-6.0, 6.0, 61)
 
 
@@ -187,25 +189,13 @@ class TunedDecisionClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
     def predict_proba(self, X):
         """The wrapped estimator's probabilities (not changed by the offsets)."""
         check_is_fitted(self)
-        return _aligned(self.estimator_, X, self.classes_)
+        return aligned_proba(self.estimator_, X, self.classes_)
 
     def predict(self, X):
         """``classes_[argmax(log p + class_offsets_)]``."""
         proba = self.predict_proba(X)
         scores = np.log(np.clip(proba, 1e-300, None)) + self.class_offsets_
         return self.classes_[np.argmax(scores, axis=1)]
-
-
-def _aligned(estimator, X, classes):
-    """``predict_proba`` with one column per entry of ``classes``."""
-    proba = estimator.predict_proba(X)
-    fitted = list(estimator.classes_)
-    if fitted == list(classes):
-        return proba
-    out = np.zeros((proba.shape[0], len(classes)))
-    for column, label in enumerate(fitted):
-        out[:, list(classes).index(label)] = proba[:, column]
-    return out
 
 
 __all__ = ["TunedDecisionClassifier"]

@@ -7,7 +7,7 @@ import pandas as pd
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d
 
-from .losses import effective_number_weights
+from .losses import effective_number_weights, effective_numbers
 
 DEFAULT_BETAS = (0.9, 0.99, 0.999, 0.9999)
 
@@ -127,9 +127,7 @@ def describe(y, *, cv=5, smote_k=5, betas=DEFAULT_BETAS):
     table = pd.DataFrame({"count": counts, "fraction": counts / counts.sum()},
                          index=pd.Index(classes, name="class"))
     for beta in betas:
-        effective = counts.astype(float) if beta == 0 else -np.expm1(counts * np.log(beta)) / (
-            1.0 - beta)
-        table[f"effective_n(beta={beta:g})"] = effective
+        table[f"effective_n(beta={beta:g})"] = effective_numbers(counts, beta)
     if len(classes) >= 2:
         for beta in betas:
             table[f"cb_weight(beta={beta:g})"] = effective_number_weights(counts, beta)

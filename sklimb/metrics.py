@@ -112,7 +112,7 @@ def score_fold(estimator, X_test, y_test, metrics, classes, minority):
     y_pred = estimator.predict(X_test)
     proba = None
     if hasattr(estimator, "predict_proba"):
-        proba = _aligned_proba(estimator, X_test, classes)
+        proba = aligned_proba(estimator, X_test, classes)
     scores = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UndefinedMetricWarning)
@@ -129,7 +129,7 @@ def score_fold(estimator, X_test, y_test, metrics, classes, minority):
     return scores, y_pred
 
 
-def _aligned_proba(estimator, X, classes):
+def aligned_proba(estimator, X, classes):
     """``predict_proba`` with one column per entry of ``classes`` (0 for unseen ones)."""
     proba = estimator.predict_proba(X)
     fitted = list(getattr(estimator, "classes_", classes))

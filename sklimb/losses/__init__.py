@@ -12,7 +12,12 @@ Each family lives in its own module as a function plus an ``nn.Module``.
 import torch
 
 from ._base import ImbalanceLoss
-from .class_balanced import ClassBalancedLoss, class_balanced_loss, effective_number_weights
+from .class_balanced import (
+    ClassBalancedLoss,
+    class_balanced_loss,
+    effective_number_weights,
+    effective_numbers,
+)
 from .cross_entropy import CrossEntropyLoss, cross_entropy_loss
 from .dice import DiceLoss, dice_loss
 from .focal import FocalLoss, focal_loss
@@ -82,6 +87,7 @@ __all__ = [
     "cross_entropy_loss",
     "dice_loss",
     "effective_number_weights",
+    "effective_numbers",
     "focal_loss",
     "get_loss",
     "ghm_c_loss",

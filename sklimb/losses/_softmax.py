@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from ._rows import put_, row_blocks, row_positions, take
+from ._rows import put_, row_blocks, take
 
 
 def softmax_parts(z):
@@ -62,20 +62,3 @@ def pop_(p, positions):
     popped = take(p, positions)
     put_(p, positions, torch.zeros_like(popped))
     return popped, p.sum(dim=1)
-
-
-def dominant_positions(p, scratch=None):
-    """Positions (see :mod:`._rows`) of the class with ``p > 1/2`` in each row.
-
-    Rows without such a class get class 0. At most one class can hold more
-    than half of the probability, so this is the argmax wherever the argmax
-    matters for cancellation (``p -> 1``), at the cost of a comparison and a
-    matrix-vector product instead of an ``argmax`` pass. ``scratch``, a
-    tensor like ``p``, receives the comparison if given.
-    """
-    n_classes = p.shape[1]
-    mask = torch.gt(p, 0.5, out=torch.empty_like(p) if scratch is None else scratch)
-    classes = torch.arange(n_classes, device=p.device, dtype=p.dtype)
-    # rounding can put two classes at 1/2 + ulp; any class is then fine, in range
-    dominant = torch.mv(mask, classes).long().clamp_(max=n_classes - 1)
-    return row_positions(dominant, n_classes)

@@ -66,15 +66,42 @@ def effective_number_weights(class_counts, beta=0.999):
     >>> effective_number_weights([100, 10], beta=0.9).round(4)
     array([0.7889, 1.2111])
     """
-    counts = required_class_counts(class_counts).numpy()
-    beta = check_number("beta", beta, low=0.0, high=1.0)
-    counts = np.maximum(counts, 1.0)
-    if beta == 0.0:
-        inverse_effective = np.ones_like(counts)
-    else:
-        # 1 - beta**n computed as -expm1(n log beta): no cancellation for beta near 1
-        inverse_effective = -np.expm1(np.log(beta)) / -np.expm1(counts * np.log(beta))
+    counts = np.maximum(required_class_counts(class_counts).numpy(), 1.0)
+    inverse_effective = 1.0 / effective_numbers(counts, beta)
     return inverse_effective * (counts.size / inverse_effective.sum())
+
+
+def effective_numbers(class_counts, beta=0.999):
+    r"""Effective number of samples :math:`E_n = (1 - \beta^n) / (1 - \beta)` per class.
+
+    ``1 - beta**n`` is computed as ``-expm1(n log beta)``, without cancellation
+    for :math:`\beta` near 1; ``beta=0`` gives 1 for every non-empty class.
+
+    Parameters
+    ----------
+    class_counts : array-like of shape (n_classes,)
+        Samples per class.
+    beta : float, default=0.999
+        Hyperparameter :math:`\beta \in [0, 1)`.
+
+    Returns
+    -------
+    effective : numpy.ndarray of shape (n_classes,)
+
+    Examples
+    --------
+    >>> from sklimb.losses import effective_numbers
+    >>> effective_numbers([100, 10], beta=0.9).round(3)
+    array([10.   ,  6.513])
+    """
+    counts = np.asarray(class_counts, dtype=np.float64)
+    if counts.ndim != 1 or not np.all(np.isfinite(counts)) or np.any(counts < 0):
+        raise ValueError("class_counts must be a 1-D sequence of finite counts >= 0; got "
+                         f"{class_counts!r}.")
+    beta = check_number("beta", beta, low=0.0, high=1.0)
+    if beta == 0.0:
+        return (counts > 0).astype(np.float64)
+    return -np.expm1(counts * np.log(beta)) / -np.expm1(np.log(beta))
 
 
 class _SigmoidBCETerm(torch.autograd.Function):
@@ -280,4 +307,9 @@ class ClassBalancedLoss(ImbalanceLoss):
                 f"{super().extra_repr()}")
 
 
-__all__ = ["ClassBalancedLoss", "class_balanced_loss", "effective_number_weights"]
+__all__ = [
+    "ClassBalancedLoss",
+    "class_balanced_loss",
+    "effective_number_weights",
+    "effective_numbers",
+]
