@@ -197,7 +197,11 @@ def _on_dask(tasks, X, y, shared, scheduler):
                           "pip install 'sklimb[dask]'.") from exc
     client = Client(scheduler, set_as_default=False) if isinstance(scheduler, str) else scheduler
     try:
-        X_future, y_future = client.scatter([X, y], broadcast=True)
+        # hash=False gives this call's data keys of its own: with content-hashed keys a
+        # second comparison on the same arrays (from another client, or right after the
+        # first) reuses the key while the scheduler is still releasing it, and its folds
+        # are cancelled for "lost dependencies".
+        X_future, y_future = client.scatter([X, y], broadcast=True, hash=False)
         futures = [client.submit(_run_fold, task, X_future, y_future, shared, pure=False)
                    for task in tasks]
         for future in as_completed(futures):
