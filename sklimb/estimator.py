@@ -37,6 +37,11 @@ from .modules import MLP
 
 _PREDICT_CHUNK = 4096
 
+#: ``max_epochs="auto"``: about this many optimiser steps, within the epoch bounds below.
+AUTO_STEPS = 2000
+AUTO_MIN_EPOCHS = 10
+AUTO_MAX_EPOCHS = 500
+
 
 class _FitData:
     """Training and validation datasets prepared by ``fit``, handed through skorch."""
@@ -73,11 +78,16 @@ class ImbalancedNetClassifier(NeuralNetClassifier):
         ``"ce"``, ``"focal"``, ``"class_balanced"``, ``"ghm"``, ``"dice"``,
         ``"ldam"``, ``"logit_adjusted"`` or a loss class called as
         ``loss(**loss_params)(logits, target[, sample_weight=...])``.
-    class_weight : None, "balanced", "effective_number" or dict, default=None
+    class_weight : "auto", None, "balanced", "effective_number" or dict, default="auto"
         Per-class weights given to the loss as its ``weight``; ``"balanced"``
         is ``n_samples / (n_classes * n_c)``, ``"effective_number"`` the
         class-balanced weights of Cui et al. with ``beta=0.999``; a dict maps
-        labels to weights.
+        labels to weights. ``"auto"`` is ``"balanced"`` for every loss except
+        those that already correct for the class frequencies themselves
+        (``"class_balanced"``, ``"logit_adjusted"``, and any loss class with
+        ``corrects_class_frequency = True``), which get no extra weights, as
+        do loss classes without a named ``weight`` argument and a loss given
+        ``loss__weight``.
     class_weight_start : int or float, default=0.0
         Deferred re-weighting (DRW, Cao et al. 2019): the loss is trained
         without class weights for the first epochs and with ``class_weight_``
@@ -125,8 +135,14 @@ class ImbalancedNetClassifier(NeuralNetClassifier):
         Set its options as ``optimizer__<name>``.
     lr : float, default=1e-3
         Learning rate.
-    max_epochs : int, default=50
+    max_epochs : int or "auto", default="auto"
         Number of epochs (the maximum when ``early_stopping=True``).
+        ``"auto"`` sizes training in optimiser steps rather than epochs, so
+        that small data sets are not under-trained and large ones do not take
+        needlessly long: ``clip(ceil(2000 / batches_per_epoch), 10, 500)``
+        epochs, where ``batches_per_epoch`` counts the batches of a resampled
+        epoch when ``sampler`` is set. Each ``fit`` / ``partial_fit`` call
+        resolves it anew; the value used is ``max_epochs_``.
     batch_size : int, default=128
         Mini-batch size; ``-1`` uses the whole training set.
     early_stopping : bool, default=False
@@ -169,6 +185,9 @@ class ImbalancedNetClassifier(NeuralNetClassifier):
         Column names, when ``X`` was a DataFrame with string column names.
     n_epochs_ : int
         Epochs trained (after early stopping, the epochs run in total).
+    max_epochs_ : int
+        The epochs the last ``fit`` / ``partial_fit`` call was allowed
+        (``max_epochs`` with ``"auto"`` resolved).
     temperature_ : float
         The logit temperature (1 unless ``temperature_scaling``).
 
@@ -191,7 +210,7 @@ class ImbalancedNetClassifier(NeuralNetClassifier):
 
     _parameter_constraints: ClassVar[dict] = {
         "loss": [StrOptions(set(LOSSES)), type, callable],
-        "class_weight": [None, StrOptions({"balanced", "effective_number"}), dict],
+        "class_weight": [None, StrOptions({"auto", "balanced", "effective_number"}), dict],
         "class_weight_start": [Interval(Integral, 0, None, closed="left"),
                                Interval(Real, 0, 1, closed="left")],
         "sampler": [None, StrOptions({"over", "under"})],
@@ -199,7 +218,7 @@ class ImbalancedNetClassifier(NeuralNetClassifier):
         "prior_correction": ["boolean"],
         "temperature_scaling": ["boolean"],
         "lr": [Interval(Real, 0, None, closed="neither")],
-        "max_epochs": [Interval(Integral, 0, None, closed="left")],
+        "max_epochs": [Interval(Integral, 0, None, closed="left"), StrOptions({"auto"})],
         "batch_size": [Interval(Integral, 1, None, closed="left"),
                        Options(Integral, {-1})],
         "early_stopping": ["boolean"],
@@ -210,11 +229,11 @@ class ImbalancedNetClassifier(NeuralNetClassifier):
         "n_threads": [None, Interval(Integral, 1, None, closed="left")],
     }
 
-    def __init__(self, module=MLP, *, loss="ce", class_weight=None, class_weight_start=0.0,
+    def __init__(self, module=MLP, *, loss="ce", class_weight="auto", class_weight_start=0.0,
                  sampler=None, sampling_ratio=1.0, prior_correction=False,
                  temperature_scaling=False,
                  optimizer=torch.optim.AdamW, lr=1e-3,
-                 max_epochs=50, batch_size=128,
+                 max_epochs="auto", batch_size=128,
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=10,
                  scoring="balanced_accuracy", random_state=None, n_threads=1,
                  train_split=None, classes=None, verbose=0, **kwargs):
@@ -387,11 +406,32 @@ class ImbalancedNetClassifier(NeuralNetClassifier):
             if initialize or not self.initialized_:
                 self.initialize()
             self._check_sample_weight_support(data.train)
-            super().partial_fit(data, None, **fit_params)
+            self.max_epochs_ = self._resolve_max_epochs(data.train)
+            super().partial_fit(data, None, epochs=self.max_epochs_, **fit_params)
             self.n_epochs_ = len(self.history)
             self.temperature_ = (self._fit_temperature(data.valid) if self.temperature_scaling
                                  else 1.0)
         return self
+
+    def _class_weight_mode(self):
+        """``class_weight`` with ``"auto"`` resolved for the chosen loss."""
+        if self.class_weight != "auto":
+            return self.class_weight
+        loss_class = get_loss(self.loss)
+        accepted = _init_parameters(loss_class)
+        takes_weight = accepted is not None and "weight" in accepted
+        if (getattr(loss_class, "corrects_class_frequency", False) or not takes_weight
+                or "weight" in self.get_params_for("loss")):
+            return None
+        return "balanced"
+
+    def _resolve_max_epochs(self, train):
+        """``max_epochs``, or for ``"auto"`` the epochs that give about ``AUTO_STEPS`` updates."""
+        if self.max_epochs != "auto":
+            return int(self.max_epochs)
+        steps_per_epoch = max(len(self.get_iterator(train, training=True)), 1)
+        epochs = -(-AUTO_STEPS // steps_per_epoch)  # ceil
+        return int(np.clip(epochs, AUTO_MIN_EPOCHS, AUTO_MAX_EPOCHS))
 
     def _fit_temperature(self, valid):
         """The temperature minimising the validation log-loss (Guo et al., 2017)."""
@@ -438,7 +478,7 @@ class ImbalancedNetClassifier(NeuralNetClassifier):
         n_classes = len(self.classes_)
         if first_call:
             self.class_counts_ = np.bincount(y_encoded, minlength=n_classes)
-            self.class_weight_ = class_weights(self.class_weight, self.classes_,
+            self.class_weight_ = class_weights(self._class_weight_mode(), self.classes_,
                                                self.class_counts_)
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float32,

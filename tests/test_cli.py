@@ -238,3 +238,13 @@ def test_console_script_reports_errors_with_exit_code_2(tmp_path):
     assert done.returncode == 2
     assert done.stderr.startswith("sklimb: error: ") and "missing.csv" in done.stderr
     assert done.stdout == ""
+
+
+def test_max_epochs_accepts_auto_and_rejects_other_words(capsys):
+    from sklimb.cli import _max_epochs
+
+    assert _max_epochs("auto") == "auto" and _max_epochs("7") == 7
+    for bad in ("many", "-3"):
+        with pytest.raises(SystemExit):
+            main(["compare", "--max-epochs", bad])
+        assert "non-negative integer or 'auto'" in capsys.readouterr().err

@@ -20,7 +20,7 @@ from torch import nn
 from sklimb import MLP, ImbalancedNetClassifier
 from sklimb.losses import LOSSES, FocalLoss
 
-FAST = dict(lr=0.01, max_epochs=5, batch_size=32, random_state=0)
+FAST = dict(lr=0.01, max_epochs=5, batch_size=32, class_weight=None, random_state=0)
 COUNT_LOSSES = ["class_balanced", "ldam", "logit_adjusted"]
 
 
@@ -617,6 +617,84 @@ def test_under_sampling_sees_different_majority_rows_across_epochs():
     majority = set(np.flatnonzero(y == 0))
     assert len({frozenset(epoch & majority) for epoch in per_epoch}) == 10
     assert len(set(rows.rows_) & majority) > 0.8 * len(majority)
+
+
+# ------------------------------------------------------------- class_weight="auto"
+@pytest.mark.parametrize("loss, expected", [
+    ("ce", "balanced"), ("focal", "balanced"), ("ghm", "balanced"), ("dice", "balanced"),
+    ("ldam", "balanced"), ("class_balanced", None), ("logit_adjusted", None),
+])
+def test_class_weight_auto_balances_unless_the_loss_corrects_frequencies(loss, expected):
+    X, y = multiclass_data()
+    auto = make_clf(loss=loss, class_weight="auto", max_epochs=1).fit(X, y)
+    explicit = make_clf(loss=loss, class_weight=expected, max_epochs=1).fit(X, y)
+    if expected is None:
+        assert auto.class_weight_ is None
+    else:
+        assert_allclose(auto.class_weight_, explicit.class_weight_)
+        assert not np.allclose(auto.class_weight_, 1.0)
+    assert_allclose(auto.predict_proba(X), explicit.predict_proba(X), rtol=1e-5, atol=1e-6)
+
+
+def test_class_weight_auto_is_the_default():
+    assert ImbalancedNetClassifier().get_params()["class_weight"] == "auto"
+
+
+def test_class_weight_auto_leaves_losses_without_weight_alone():
+    X, y = binary_data()
+
+    class PlainLoss(nn.Module):
+        def forward(self, logits, target):
+            return nn.functional.cross_entropy(logits, target)
+
+    clf = make_clf(loss=PlainLoss, class_weight="auto", max_epochs=1).fit(X, y)
+    assert clf.class_weight_ is None
+    given = make_clf(loss="ce", class_weight="auto", max_epochs=1,
+                     loss__weight=torch.tensor([1.0, 3.0])).fit(X, y)
+    assert given.class_weight_ is None
+    assert_allclose(given.criterion_.weight.numpy(), [1.0, 3.0])
+
+
+# ------------------------------------------------------------- max_epochs="auto"
+@pytest.mark.parametrize("n_samples, batch_size, sampler, epochs", [
+    (120, 32, None, 20),      # 4 steps per epoch -> 80 / 4
+    (120, 16, None, 10),      # 8 steps per epoch -> 80 / 8
+    (120, 32, "over", None),  # oversampled to 2 x n_max rows
+    (40, -1, None, 30),       # one full batch per epoch: capped at the maximum
+    (4000, 32, None, 3),      # 125 steps per epoch: at least the minimum
+])
+def test_max_epochs_auto_trains_a_budget_of_steps(monkeypatch, n_samples, batch_size, sampler,
+                                                   epochs):
+    import sklimb.estimator as estimator
+
+    monkeypatch.setattr(estimator, "AUTO_STEPS", 80)
+    monkeypatch.setattr(estimator, "AUTO_MIN_EPOCHS", 3)
+    monkeypatch.setattr(estimator, "AUTO_MAX_EPOCHS", 30)
+    X, y = binary_data(n_samples=n_samples)
+    clf = make_clf(max_epochs="auto", batch_size=batch_size, sampler=sampler).fit(X, y)
+    if epochs is None:
+        epochs = int(np.ceil(80 / np.ceil(2 * np.bincount(y).max() / batch_size)))
+        assert epochs < 20  # more rows per epoch than without the sampler, fewer epochs
+    assert clf.max_epochs_ == clf.n_epochs_ == len(clf.history) == epochs
+    assert clf.get_params()["max_epochs"] == "auto"
+
+
+def test_max_epochs_auto_is_the_default_and_spends_enough_steps():
+    X, y = binary_data(n_samples=800)  # 7 batches of 128 per epoch
+    clf = ImbalancedNetClassifier(module__hidden_layer_sizes=(8,), random_state=0).fit(X, y)
+    assert clf.max_epochs == "auto"
+    steps = sum(len(epoch["batches"]) for epoch in clf.history)
+    assert 2000 <= steps < 2000 + len(clf.history[-1]["batches"])
+
+
+def test_deferred_reweighting_splits_the_resolved_auto_epochs(monkeypatch):
+    import sklimb.estimator as estimator
+
+    monkeypatch.setattr(estimator, "AUTO_STEPS", 16)
+    X, y = binary_data()  # 120 rows, batch 32: 4 steps per epoch -> 4 epochs, raised to 10
+    clf = make_clf(max_epochs="auto", class_weight="balanced", class_weight_start=0.5).fit(X, y)
+    assert clf.max_epochs_ == 10
+    assert clf.history[:, "class_weighted"] == [False] * 5 + [True] * 5
 
 
 # ------------------------------------------------------------- deferred re-weighting

@@ -238,10 +238,14 @@ class ImbalanceLoss(nn.Module):
 
     Subclasses implement ``forward(logits, target, sample_weight=None)``.
     ``requires_class_counts`` tells :class:`~sklimb.ImbalancedNetClassifier`
-    that the loss must be built with the training ``class_counts``.
+    that the loss must be built with the training ``class_counts``;
+    ``corrects_class_frequency`` that the loss already compensates for the
+    class frequencies, so the estimator's ``class_weight="auto"`` adds no
+    class weights on top.
     """
 
     requires_class_counts = False
+    corrects_class_frequency = False
 
     def __init__(self, weight=None, reduction="mean"):
         super().__init__()

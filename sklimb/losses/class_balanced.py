@@ -287,6 +287,7 @@ class ClassBalancedLoss(ImbalanceLoss):
     """
 
     requires_class_counts = True
+    corrects_class_frequency = True
 
     def __init__(self, class_counts=None, beta=0.999, base="softmax", gamma=2.0,
                  weight=None, reduction="mean"):

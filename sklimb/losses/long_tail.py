@@ -261,6 +261,7 @@ class LogitAdjustedLoss(ImbalanceLoss):
     """
 
     requires_class_counts = True
+    corrects_class_frequency = True
 
     def __init__(self, class_counts=None, tau=1.0, weight=None, reduction="mean"):
         super().__init__(weight=weight, reduction=reduction)
