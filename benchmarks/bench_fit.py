@@ -48,6 +48,7 @@ def sklimb_fit(X, y, n_classes, epochs, batch_size):
     return ImbalancedNetClassifier(
         module__hidden_layer_sizes=HIDDEN, optimizer=torch.optim.AdamW, lr=LR,
         max_epochs=epochs, batch_size=batch_size, n_threads=1, random_state=0,
+        class_weight=None,  # the same plain cross-entropy as the other two
     ).fit(X, y)
 
 
