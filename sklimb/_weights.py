@@ -83,11 +83,6 @@ def unweighted_epochs(start, max_epochs):
     return int(np.floor(start * max_epochs + 1e-9))
 
 
-def _epochs_per_call(net):
-    """The epochs one ``fit``/``partial_fit`` call trains (``max_epochs`` resolved)."""
-    return getattr(net, "max_epochs_", net.max_epochs)
-
-
 class DeferredReweighting(Callback):
     """Deferred re-weighting (DRW, Cao et al. 2019) of the loss's class weights.
 
@@ -112,7 +107,7 @@ class DeferredReweighting(Callback):
     def on_epoch_begin(self, net, **kwargs):
         class_weight = getattr(net, "class_weight_", None)
         weighted = class_weight is not None and (
-            len(net.history) > unweighted_epochs(self.start, _epochs_per_call(net)))
+            len(net.history) > unweighted_epochs(self.start, net.max_epochs_))
         if class_weight is not None:
             net.criterion_.weight = (
                 torch.as_tensor(class_weight, dtype=torch.float32, device=net.device or "cpu")

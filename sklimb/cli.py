@@ -162,6 +162,16 @@ def run_describe(args):
     return 0
 
 
+def _max_epochs(text):
+    """``--max-epochs``: a non-negative integer or ``auto``."""
+    if text == "auto":
+        return text
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer or 'auto', got "
+                                         f"{text!r}")
+    return int(text)
+
+
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -179,16 +189,3 @@ def main(argv=None):
 
 __all__ = ["build_parser", "main"]
 
-
-def _max_epochs(text):
-    """``--max-epochs``: a non-negative integer or ``auto``."""
-    if text == "auto":
-        return text
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer or 'auto', got "
-                                         f"{text!r}")
-    return value

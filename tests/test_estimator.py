@@ -903,6 +903,8 @@ def test_initialized_but_unfitted_is_not_fitted():
     (dict(batch_size=0), "batch_size"),
     (dict(n_iter_no_change=0), "n_iter_no_change"),
     (dict(max_epochs=-1), "max_epochs"),
+    (dict(max_epochs="many"), "max_epochs"),
+    (dict(class_weight="automatic"), "class_weight"),
     (dict(sampler="smote"), "sampler"),
     (dict(sampling_ratio=0.0), "sampling_ratio"),
     (dict(sampling_ratio=1.5), "sampling_ratio"),
