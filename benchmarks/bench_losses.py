@@ -2,23 +2,33 @@
 
 Run with ``python benchmarks/bench_losses.py``. Single-threaded; each loss is
 timed on the same logits as ``torch.nn.functional.cross_entropy`` in the same
-run and the ratio to CE is printed with the target it must meet.
+run, and the ratio to CE is printed with the target it must meet. A loss
+given class weights is compared with CE given the same class weights
+(``F.cross_entropy(weight=...)``); the class-balanced loss, which always
+weights its classes, with weighted CE as well.
 
-Timing: every round times CE and then each loss, ``repeats`` calls each after
-``warmup`` untimed calls, and keeps the median call (``--stat min``: the
-fastest call); the order of the losses rotates from round to round so that
-none always follows the same neighbour (the state the allocator is left in
-matters at these sizes). A loss's ratio is the median over rounds of its time
-divided by CE's time in the same round. By default the clock is the CPU time
-of the calling thread, which a busy machine disturbs less than wall time
-(page faults count in both); ``--clock wall`` uses ``time.perf_counter``.
+Shapes: the batch shapes tabular networks train with (64 to 512 rows, 2 to
+10 classes), where a loss's cost is per-call overhead rather than arithmetic,
+and two large ones. Target: 1.3x CE at the small shapes for every loss;
+1.5x at the large shapes (2.5x for GHM-C and dice, which do more work per
+logit).
+
+Timing: every round times both CE references and then each loss,
+``repeats`` calls each after ``warmup`` untimed calls, and keeps the median
+call (``--stat min``: the fastest call); the order of the losses rotates from
+round to round so that none always follows the same neighbour. A loss's
+ratio is the median over rounds of its time divided by its reference's time
+in the same round. By default the clock is the CPU time of the calling
+thread, which a busy machine disturbs less than wall time (page faults count
+in both); ``--clock wall`` uses ``time.perf_counter``. Small shapes are timed
+over blocks of ``block`` calls so that each sample is well above the clock's
+resolution.
 
 The ``faults`` column is the median number of minor page faults per call.
 glibc serves each large tensor at 65536x100 (26 MB) either from memory it
 already holds or from fresh pages (about 6400 faults, several ms); which one
 depends on what ran before, including for the CE reference, so compare the
-faults columns when ratios move between runs. ``--stat min`` mostly shows the
-fault-free cost.
+faults columns when ratios move between runs.
 """
 
 from __future__ import annotations
@@ -42,46 +52,65 @@ from sklimb.losses import (
     LogitAdjustedLoss,
 )
 
-SHAPES = [(4096, 10), (65536, 100)]
+SMALL_SHAPES = [(64, 2), (256, 2), (256, 5), (256, 10), (512, 10)]
+LARGE_SHAPES = [(4096, 10), (65536, 100)]
+SMALL_TARGET = 1.3
 CLOCKS = {"cpu": time.thread_time, "wall": time.perf_counter}
 STATS = {"median": statistics.median, "min": min}
 
 
-def build_losses(class_counts):
-    """The losses to time, with the ratio to CE each must stay within."""
+def build_losses(class_counts, small):
+    """``(name, loss, weighted, target ratio)`` for every loss, with and without weights."""
     n_classes = len(class_counts)
     weight = torch.linspace(0.5, 2.0, n_classes)
-    return [
-        ("weighted_ce", CrossEntropyLoss(weight=weight), 1.5),
-        ("weighted_ce+smoothing", CrossEntropyLoss(weight=weight, label_smoothing=0.1), 1.5),
-        ("focal", FocalLoss(gamma=2.0), 1.5),
-        ("focal+alpha", FocalLoss(gamma=2.0, alpha=weight), 1.5),
-        ("class_balanced(softmax)", ClassBalancedLoss(class_counts, beta=0.999), 1.5),
-        ("class_balanced(focal)", ClassBalancedLoss(class_counts, base="focal"), 1.5),
-        ("class_balanced(sigmoid)", ClassBalancedLoss(class_counts, base="sigmoid"), 1.5),
-        ("ldam", LDAMLoss(class_counts), 1.5),
-        ("logit_adjusted", LogitAdjustedLoss(class_counts), 1.5),
-        ("ghm", GHMCLoss(bins=10, momentum=0.75), 2.5),
-        ("dice", DiceLoss(alpha=1.0, smooth=1.0), 2.5),
+
+    def target(large):
+        return SMALL_TARGET if small else large
+
+    rows = []
+    for suffix, w in (("", None), ("+weights", weight)):
+        weighted = w is not None
+        rows += [
+            ("ce" + suffix, CrossEntropyLoss(weight=w), weighted, target(1.5)),
+            ("ce+smoothing" + suffix, CrossEntropyLoss(weight=w, label_smoothing=0.1),
+             weighted, target(1.5)),
+            ("focal" + suffix, FocalLoss(gamma=2.0, weight=w), weighted, target(1.5)),
+            ("ldam" + suffix, LDAMLoss(class_counts, weight=w), weighted, target(1.5)),
+            ("logit_adjusted" + suffix, LogitAdjustedLoss(class_counts, weight=w), weighted,
+             target(1.5)),
+            ("ghm" + suffix, GHMCLoss(bins=10, momentum=0.75, weight=w), weighted,
+             target(2.5)),
+            ("dice" + suffix, DiceLoss(weight=w), weighted, target(2.5)),
+        ]
+    rows += [
+        ("focal+alpha", FocalLoss(gamma=2.0, alpha=weight), True, target(1.5)),
+        ("class_balanced(softmax)", ClassBalancedLoss(class_counts, beta=0.999), True,
+         target(1.5)),
+        ("class_balanced(focal)", ClassBalancedLoss(class_counts, base="focal"), True,
+         target(1.5)),
+        ("class_balanced(sigmoid)", ClassBalancedLoss(class_counts, base="sigmoid"), True,
+         target(1.5)),
     ]
+    return rows, weight
 
 
 def _minor_faults():
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
-def _time(fn, logits, target, repeats, warmup, clock, stat):
-    """Seconds (``stat`` over calls) and median minor page faults of one forward+backward."""
+def _time(fn, logits, target, repeats, warmup, clock, stat, block):
+    """Seconds per call (``stat`` over blocks) and median minor page faults per call."""
     times, faults = [], []
+    inputs = [logits.detach().requires_grad_() for _ in range(block)]
     for i in range(warmup + repeats):
-        x = logits.detach().requires_grad_()
         faults_before = _minor_faults()
         start = clock()
-        fn(x, target).backward()
-        elapsed = clock() - start
+        for x in inputs:
+            fn(x, target).backward()
+        elapsed = (clock() - start) / block
         if i >= warmup:
             times.append(elapsed)
-            faults.append(_minor_faults() - faults_before)
+            faults.append((_minor_faults() - faults_before) / block)
     return stat(times), statistics.median(faults)
 
 
@@ -89,36 +118,63 @@ def run(shapes, rounds, repeats, warmup, clock, stat=statistics.median, only=Non
     torch.set_num_threads(1)
     rows = []
     for n_samples, n_classes in shapes:
+        small = (n_samples, n_classes) in SMALL_SHAPES
+        block = 20 if n_samples * n_classes <= 8192 else 1
         gen = torch.Generator().manual_seed(0)
         logits = torch.randn(n_samples, n_classes, generator=gen) * 3
         # a long-tailed target distribution
         probs = torch.tensor(np.geomspace(1.0, 0.01, n_classes), dtype=torch.float32)
         target = torch.multinomial(probs, n_samples, replacement=True, generator=gen)
         counts = torch.bincount(target, minlength=n_classes).numpy()
-        losses = [entry for entry in build_losses(counts) if not only or entry[0] in only]
-        seconds = {name: [] for name, _, _ in losses}
-        ratios = {name: [] for name, _, _ in losses}
-        faults = {name: [] for name, _, _ in losses}
-        ce_seconds, ce_faults = [], []
+        losses, weight = build_losses(counts, small)
+        losses = [entry for entry in losses if not only or entry[0] in only]
+        references = {False: F.cross_entropy,
+                      True: lambda x, t, w=weight: F.cross_entropy(x, t, weight=w)}
+        seconds = {name: [] for name, *_ in losses}
+        ratios = {name: [] for name, *_ in losses}
+        faults = {name: [] for name, *_ in losses}
+        ref_seconds = {False: [], True: []}
         for r in range(rounds):
-            ce, ce_fault = _time(F.cross_entropy, logits, target, repeats, warmup, clock,
-                                   stat)
-            ce_seconds.append(ce)
-            ce_faults.append(ce_fault)
+            ref = {}
+            for weighted, fn in references.items():
+                ref[weighted] = _time(fn, logits, target, repeats, warmup, clock, stat,
+                                      block)[0]
+                ref_seconds[weighted].append(ref[weighted])
             shift = r % len(losses)
-            for name, loss, _ in losses[shift:] + losses[:shift]:
-                t, fault = _time(loss, logits, target, repeats, warmup, clock, stat)
+            for name, loss, weighted, _ in losses[shift:] + losses[:shift]:
+                t, fault = _time(loss, logits, target, repeats, warmup, clock, stat, block)
                 seconds[name].append(t)
-                ratios[name].append(t / ce)
+                ratios[name].append(t / ref[weighted])
                 faults[name].append(fault)
         shape = f"{n_samples}x{n_classes}"
-        rows.append((shape, "cross_entropy (reference)", statistics.median(ce_seconds) * 1e3,
-                     1.0, None, statistics.median(ce_faults)))
-        for name, _, target_ratio in losses:
+        for weighted, label in ((False, "cross_entropy (reference)"),
+                                (True, "weighted cross_entropy (ref.)")):
+            rows.append((shape, label, statistics.median(ref_seconds[weighted]) * 1e3, 1.0,
+                         None, 0.0))
+        for name, _, _, target_ratio in losses:
             rows.append((shape, name, statistics.median(seconds[name]) * 1e3,
                          statistics.median(ratios[name]), target_ratio,
                          statistics.median(faults[name])))
     return rows
+
+
+def table(rows):
+    """The printed table; returns ``(text, checked, failures)``."""
+    header = (f"{'shape':<10} {'loss':<30} {'ms':>8} {'ratio':>6} {'target':>7} {'ok':>4}"
+              f" {'faults':>7}")
+    lines = [header, "-" * len(header)]
+    failures = checked = 0
+    for shape, name, ms, ratio, target_ratio, fault in rows:
+        if target_ratio is None:
+            verdict, target_text = "", ""
+        else:
+            checked += 1
+            ok = ratio <= target_ratio
+            failures += not ok
+            verdict, target_text = ("yes" if ok else "NO"), f"{target_ratio:.1f}"
+        lines.append(f"{shape:<10} {name:<30} {ms:8.4f} {ratio:6.2f} {target_text:>7} "
+                     f"{verdict:>4} {fault:7.0f}")
+    return "\n".join(lines), checked, failures
 
 
 def main(argv=None):
@@ -131,28 +187,21 @@ def main(argv=None):
     parser.add_argument("--stat", choices=sorted(STATS), default="median",
                         help="statistic over the calls of one round")
     parser.add_argument("--only", nargs="+", metavar="LOSS", help="time only these losses")
-    parser.add_argument("--quick", action="store_true", help="smaller shapes, fewer rounds")
+    parser.add_argument("--small", action="store_true", help="only the small shapes")
+    parser.add_argument("--quick", action="store_true",
+                        help="the small shapes and a smaller large one, 3 rounds")
     args = parser.parse_args(argv)
-    shapes = [(1024, 10), (8192, 100)] if args.quick else SHAPES
+    shapes = SMALL_SHAPES + LARGE_SHAPES
+    if args.small:
+        shapes = SMALL_SHAPES
+    if args.quick:
+        shapes = [*SMALL_SHAPES, (8192, 100)]
     rows = run(shapes, 3 if args.quick else args.rounds, args.repeats, args.warmup,
                CLOCKS[args.clock], STATS[args.stat], args.only)
-    header = (f"{'shape':<10} {'loss':<26} {'ms':>8} {'ratio':>6} {'target':>7} {'ok':>4}"
-              f" {'faults':>7}")
-    print(f"clock: {args.clock}, {args.stat} call per round; ratio = loss / cross_entropy, "
-          "median over rounds")
-    print(header)
-    print("-" * len(header))
-    failures = checked = 0
-    for shape, name, ms, ratio, target_ratio, fault in rows:
-        if target_ratio is None:
-            verdict, target_text = "", ""
-        else:
-            checked += 1
-            ok = ratio <= target_ratio
-            failures += not ok
-            verdict, target_text = ("yes" if ok else "NO"), f"{target_ratio:.1f}"
-        print(f"{shape:<10} {name:<26} {ms:8.2f} {ratio:6.2f} {target_text:>7} {verdict:>4}"
-              f" {fault:7.0f}")
+    text, checked, failures = table(rows)
+    print(f"clock: {args.clock}, {args.stat} call per round; ratio = loss / cross_entropy "
+          "(weighted losses: / weighted cross_entropy), median over rounds")
+    print(text)
     print(f"\n{checked - failures}/{checked} within target")
 
 

@@ -25,6 +25,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ._fused import apply_kernel, reduce_rows
+
 REDUCTIONS = ("mean", "sum", "none")
 
 
@@ -94,7 +96,13 @@ def as_class_vector(name, values, *, allow_zero=True):
 
 
 def check_logits_target(logits, target):
-    """Validate shapes and dtypes; return float logits (half promoted) and long targets."""
+    """Validate shapes and dtypes; return float logits (half promoted) and long targets.
+
+    Only Python-level checks run here (no tensor operation, no host
+    synchronisation): whether the target values lie in ``[0, n_classes)`` is
+    found by the loss's own indexing, which :func:`run_loss` turns into the
+    error message of :func:`raise_for_targets`.
+    """
     if not isinstance(logits, torch.Tensor) or not isinstance(target, torch.Tensor):
         raise ValueError(
             "logits and target must be torch tensors; got "
@@ -118,23 +126,50 @@ def check_logits_target(logits, target):
             f"target must have shape ({n_samples},) to match logits {tuple(logits.shape)}; "
             f"got shape {tuple(target.shape)}."
         )
-    if target.is_floating_point() or target.is_complex() or target.dtype == torch.bool:
-        raise ValueError(
-            f"target must hold integer class indices; got dtype {target.dtype}. "
-            "Encode labels as 0..n_classes-1 (e.g. sklearn.preprocessing.LabelEncoder)."
-        )
-    if target.device.type == "cpu":
-        low, high = torch.aminmax(target)
-        if low < 0 or high >= n_classes:
+    if target.dtype != torch.long:
+        if target.is_floating_point() or target.is_complex() or target.dtype == torch.bool:
             raise ValueError(
-                f"target values must lie in [0, {n_classes - 1}] for {n_classes} classes; "
-                f"got values in [{int(low)}, {int(high)}]."
+                f"target must hold integer class indices; got dtype {target.dtype}. "
+                "Encode labels as 0..n_classes-1 (e.g. sklearn.preprocessing.LabelEncoder)."
             )
-    else:  # no host synchronisation on accelerators: assert on the device
+        target = target.long()
+    if target.device.type != "cpu":  # no host synchronisation on accelerators
         torch._assert_async(((target >= 0) & (target < n_classes)).all())
     if logits.dtype in (torch.float16, torch.bfloat16):
         logits = logits.float()
-    return logits, target.long()
+    return logits, target
+
+
+def raise_for_targets(target, n_classes):
+    """Raise the ``ValueError`` for target values outside ``[0, n_classes)``, if any."""
+    low, high = torch.aminmax(target)
+    if low < 0 or high >= n_classes:
+        raise ValueError(
+            f"target values must lie in [0, {n_classes - 1}] for {n_classes} classes; "
+            f"got values in [{int(low)}, {int(high)}]."
+        )
+
+
+def run_loss(logits, target, kernel, *args):
+    """``kernel`` as one autograd node (see :mod:`._fused`), with a clear error for bad targets.
+
+    Every kernel takes ``(logits, target, *params, weights, reduction)``. The
+    kernels index with the targets; an index outside ``[0, n_classes)``
+    raises there, and the error is replaced by the message of
+    :func:`raise_for_targets`. Example weights that require a gradient (a
+    ``sample_weight`` being learnt) are applied outside the node, with
+    differentiable operations, so that they receive theirs.
+    """
+    *params, weights, reduction = args
+    try:
+        if weights is not None and weights.requires_grad and torch.is_grad_enabled():
+            loss = apply_kernel(logits, kernel, target, *params, None, "none")
+            return reduce_rows(loss, weights, reduction)[0]
+        return apply_kernel(logits, kernel, target, *args)
+    except (IndexError, RuntimeError):
+        if target.device.type == "cpu":
+            raise_for_targets(target, logits.shape[1])
+        raise
 
 
 def check_sample_weight(sample_weight, n_samples, like):
@@ -163,26 +198,34 @@ def check_class_vector_size(name, vector, n_classes):
         )
 
 
+def per_example(values, target):
+    """``values[target]`` for per-class ``values``; a clear error for bad targets."""
+    try:
+        return values.index_select(0, target)
+    except (IndexError, RuntimeError):
+        if target.device.type == "cpu":
+            raise_for_targets(target, values.shape[0])
+        raise
+
+
 def example_weights(target, weight, sample_weight):
     """Per-example weights ``weight[target] * sample_weight`` (``None`` if both absent)."""
-    w = None if weight is None else weight[target]
+    w = None if weight is None else per_example(weight, target)
     if sample_weight is not None:
         w = sample_weight if w is None else w * sample_weight
     return w
 
 
-def reduce_loss(loss, weights, reduction):
-    """Apply the weighted reduction described in the module docstring."""
-    if weights is not None:
-        weights = weights.to(loss.dtype)
-    if reduction == "none":
-        return loss if weights is None else loss * weights
-    if reduction == "sum":
-        return loss.sum() if weights is None else torch.dot(loss, weights)
-    if weights is None:
-        return loss.mean()
-    # all-zero weights give 0 rather than 0/0; no host synchronisation needed
-    return torch.dot(loss, weights) / weights.sum().clamp_min(torch.finfo(loss.dtype).tiny)
+def module_example_weights(logits, target, weight, sample_weight):
+    """Example weights from a module's own (already validated) class ``weight`` buffer.
+
+    Only the size of ``weight`` and ``sample_weight``, which comes with each
+    call, are checked.
+    """
+    check_class_vector_size("weight", weight, logits.shape[1])
+    if sample_weight is not None:
+        sample_weight = check_sample_weight(sample_weight, logits.shape[0], logits)
+    return example_weights(target, weight, sample_weight)
 
 
 def as_class_tensor(name, values, like):
@@ -252,8 +295,44 @@ class ImbalanceLoss(nn.Module):
         self.reduction = check_reduction(reduction)
         self.register_buffer("weight", as_class_vector("weight", weight))
 
+    def class_log_shift(self):
+        r"""How training with this loss shifts the class distribution, in log scale.
+
+        Weighting class :math:`c` by :math:`m_c` (or adding
+        :math:`-\log m_c` to its logit during training) makes a network
+        that minimises the loss estimate :math:`p(c \mid x) \, m_c` up to
+        normalisation; this returns :math:`\log m_c` for the loss as it is
+        now (its ``weight`` and whatever per-class terms the loss adds), or
+        ``None`` when it does not shift the classes. The tensor lives on the
+        device of the loss's buffers; nothing is copied to the host.
+
+        Returns
+        -------
+        log_shift : torch.Tensor of shape (n_classes,) or None
+        """
+        return log_or_none(self.weight)
+
     def extra_repr(self):
         return f"reduction={self.reduction!r}"
+
+
+def log_or_none(values):
+    """``log(values)`` (zeros kept finite) or ``None``; runs on the device of ``values``."""
+    if values is None:
+        return None
+    values = values.detach()
+    return values.clamp_min(torch.finfo(values.dtype).tiny).log()
+
+
+def add_log_shifts(*shifts):
+    """The sum of per-class log shifts, ignoring ``None`` (``None`` if all are)."""
+    present = [shift for shift in shifts if shift is not None]
+    if not present:
+        return None
+    total = present[0]
+    for shift in present[1:]:
+        total = total + shift
+    return total
 
 
 def class_counts_buffer(module, class_counts):

@@ -1,64 +1,75 @@
-"""Softmax helpers shared by the softmax losses (cross-entropy, focal, dice, LDAM).
+"""Softmax statistics of the true class, on transposed logits (see :mod:`._fused`).
 
-The losses keep the softmax probabilities ``p`` for their hand-written
-backward passes, which then cost one multiplication instead of an
-exponential. The log-partition comes from the same softmax pass: at the
-largest logit ``m`` of a row, ``p = 1 / sum(exp(z - m))``, so
-``logsumexp(z) = m - log(max(p))`` (``max(p) >= 1 / n_classes`` never
-underflows). The two parts are kept apart, and
-``log p_c = (z_c - m) + log(max(p))`` is then as accurate as ``log_softmax``
-(adding ``m`` back first would round away small losses).
+The logits ``x`` of shape ``(n, C)`` are copied once into ``z`` of shape
+``(C, n)`` (with a scale, a per-class bias and a per-example margin on the
+true class applied in place), so that the softmax runs along a contiguous
+dimension. From ``log p = log_softmax(z)`` come ``log p_t`` (exact, as in
+PyTorch's cross-entropy) and the probabilities ``p``; the true class's entry
+of ``p`` is then set to zero and the column sums give ``u = 1 - p_t`` as the
+sum of the *other* probabilities, without the cancellation of ``1 - p_t`` as
+``p_t -> 1``. Gradients of the form ``c * (p - onehot)`` are then ``c * p``
+with the true entry written as ``-c * u``.
 """
 
 from __future__ import annotations
 
 import torch
 
-from ._rows import put_, row_blocks, take
+
+def transposed(logits, scale=1.0, bias=None):
+    """``(scale * logits + bias).T`` as a new contiguous ``(C, n)`` tensor."""
+    z = logits.t().clone(memory_format=torch.contiguous_format)
+    if scale != 1.0:
+        z.mul_(scale)
+    if bias is not None:
+        z.add_(bias.unsqueeze(1))
+    return z
 
 
-def softmax_parts(z):
-    """Return ``p = softmax(z, dim=1)``, the row maxima of ``z`` and ``log(max(p))``."""
-    p = torch.softmax(z, dim=1)
-    return p, z.amax(dim=1), p.amax(dim=1).log_()
+class SoftmaxStats:
+    """``log p_t``, ``u = 1 - p_t`` and ``p`` (true entries zeroed) of transposed logits ``z``.
 
-
-def shifted_softmax_parts(logits, scale=1.0, bias=None, with_sum=False):
-    """:func:`softmax_parts` of ``z = scale * logits + bias`` (``bias`` per class).
-
-    ``z`` is formed one block of rows at a time (see :func:`._rows.row_blocks`)
-    instead of as a full-size temporary. With ``with_sum=True`` the row sums
-    of ``z`` are returned as a fourth value (else ``None``).
+    Attributes
+    ----------
+    t0 : torch.Tensor of shape (1, n)
+        The targets as a row, for indexing ``(C, n)`` tensors.
+    log_pt : torch.Tensor of shape (n,)
+    log_p_sum : torch.Tensor of shape (n,) or None
+        ``sum_c log p_c`` (with ``with_log_sum=True``).
+    p : torch.Tensor of shape (C, n) or None
+        The probabilities with the true class's entry set to 0 (with
+        ``with_p=True``).
+    u : torch.Tensor of shape (n,) or None
+        ``1 - p_t``, summed from the other probabilities (with ``with_p=True``).
     """
-    if scale == 1.0 and bias is None:
-        return (*softmax_parts(logits), logits.sum(dim=1) if with_sum else None)
-    n_rows, n_classes = logits.shape
-    blocks = row_blocks(n_rows, n_classes, logits.device)
-    p = torch.empty_like(logits)
-    z_max = logits.new_empty(n_rows)
-    z_sum = logits.new_empty(n_rows) if with_sum else None
-    buffer = logits.new_empty(blocks[0][1], n_classes)
-    for start, stop in blocks:
-        z = buffer[:stop - start]
-        if scale != 1.0:
-            torch.mul(logits[start:stop], scale, out=z)
-            if bias is not None:
-                z.add_(bias)
-        else:
-            torch.add(logits[start:stop], bias, out=z)
-        torch.amax(z, dim=1, out=z_max[start:stop])
-        if with_sum:
-            torch.sum(z, dim=1, out=z_sum[start:stop])
-        torch.softmax(z, dim=1, out=p[start:stop])
-    return p, z_max, p.amax(dim=1).log_(), z_sum
+
+    __slots__ = ("log_p_sum", "log_pt", "p", "t0", "u")
+
+    def __init__(self, z, target, margin=None, with_p=True, with_log_sum=False):
+        self.t0 = t0 = target.unsqueeze(0)
+        if margin is not None:
+            z.scatter_add_(0, t0, margin.neg().unsqueeze(0))
+        log_p = torch.log_softmax(z, 0)
+        self.log_pt = log_p.gather(0, t0).view(-1)
+        self.log_p_sum = log_p.sum(0) if with_log_sum else None
+        self.p = self.u = None
+        if with_p:
+            self.p = p = log_p.exp_()
+            p.scatter_(0, t0, 0.0)
+            self.u = p.sum(0)
+
+    def gradient(self, coef, true_value):
+        """The gradient ``coef * p``, ``true_value`` on the true class, as an ``(n, C)`` view.
+
+        ``coef`` has shape ``(n,)`` (or is a number); ``true_value`` shape ``(n,)``.
+        """
+        grad = self.p.mul_(coef)
+        grad.scatter_(0, self.t0, true_value.unsqueeze(0))
+        return grad.t()
 
 
-def pop_(p, positions):
-    """Zero one entry per row of ``p`` (see :mod:`._rows`); return it and the rest's sum.
-
-    The sum of the other probabilities is ``1 - p[i, c_i]`` without the
-    cancellation of that subtraction as ``p[i, c_i] -> 1``.
-    """
-    popped = take(p, positions)
-    put_(p, positions, torch.zeros_like(popped))
-    return popped, p.sum(dim=1)
+def as_row(value, like):
+    """A number or an ``(n,)`` tensor as an ``(n,)`` tensor like ``like``."""
+    if isinstance(value, torch.Tensor):
+        return value
+    return torch.full_like(like, value)

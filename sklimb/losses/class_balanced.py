@@ -5,23 +5,26 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.autograd.function import once_differentiable
 
 from ._base import (
     ImbalanceLoss,
+    add_log_shifts,
     as_class_tensor,
     check_class_vector_size,
+    check_logits_target,
     check_number,
     check_reduction,
     class_counts_buffer,
+    log_or_none,
+    module_example_weights,
     prepare,
-    reduce_loss,
     required_class_counts,
+    run_loss,
 )
-from ._one_vs_rest import flip_true_class, negate_true_class_
-from ._rows import put_, row_blocks, row_positions, take
-from .cross_entropy import cross_entropy_loss
-from .focal import focal_loss
+from ._fused import reduce_rows
+from ._softmax import transposed
+from .cross_entropy import validated_cross_entropy
+from .focal import focal_kernel
 
 BASES = ("softmax", "sigmoid", "focal", "sigmoid_focal")
 
@@ -104,71 +107,38 @@ def effective_numbers(class_counts, beta=0.999):
     return -np.expm1(counts * np.log(beta)) / -np.expm1(np.log(beta))
 
 
-class _SigmoidBCETerm(torch.autograd.Function):
-    """Per-example sum over classes of one-vs-rest BCE, ``softplus(a)``, fused backward.
+def sigmoid_kernel(logits, target, gamma, weights, reduction, *, with_grad):
+    """Sum over classes of one-vs-rest (focal) BCE and its gradient (see :mod:`._fused`).
 
-    ``softplus`` runs on the logits themselves, one block of rows at a time
-    (:func:`._rows.row_blocks`), and only the true column is replaced by
-    ``softplus(-x_t)``, so the forward makes no flipped copy of the logits and
-    no full-size temporary. The backward is one sigmoid pass over the same
-    blocks, ``sigmoid(x) - onehot``, whose true column is written as
-    ``-sigmoid(-x_t)`` (no cancellation as ``x_t`` grows).
+    With one-hot labels, the BCE of logit ``x_ic`` is ``softplus(a_ic)``
+    where ``a_ic = -x_ic`` for the true class and ``x_ic`` otherwise (the
+    true row of the transposed logits is negated in place), and
+    ``g = sigmoid(a) = |sigmoid(x) - y|`` is both the probability of the
+    wrong answer and ``d softplus(a) / d a``. The sigmoid focal form multiplies by
+    ``g**gamma``; its derivative is ``g**gamma * (gamma * (1 - g) *
+    softplus(a) + g)``. The sign of the true row is restored for the gradient
+    with respect to the logits.
     """
-
-    @staticmethod
-    def forward(ctx, logits, target):
-        logits = logits.contiguous()  # row-wise indexing needs the standard layout
-        n_rows, n_classes = logits.shape
-        positions = row_positions(target, n_classes)
-        x_t = take(logits, positions)
-        bce_t = F.softplus(-x_t)
-        blocks = row_blocks(n_rows, n_classes, logits.device)
-        buffer = logits.new_empty(blocks[0][1], n_classes)
-        loss = logits.new_empty(n_rows)
-        for start, stop in blocks:
-            # F.softplus is the ATen op itself and takes out=
-            bce = F.softplus(logits[start:stop], out=buffer[:stop - start])
-            put_(bce, positions[start:stop] - start * n_classes, bce_t[start:stop])
-            torch.sum(bce, dim=1, out=loss[start:stop])
-        ctx.save_for_backward(logits, positions, x_t)
-        return loss
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad_loss):
-        logits, positions, x_t = ctx.saved_tensors
-        grad = torch.empty_like(logits)
-        coef = grad_loss.unsqueeze(1)
-        for start, stop in row_blocks(*logits.shape, logits.device):
-            torch.sigmoid(logits[start:stop], out=grad[start:stop]).mul_(coef[start:stop])
-        return put_(grad, positions, torch.sigmoid(-x_t).mul_(grad_loss).neg_()), None
-
-
-class _SigmoidFocalTerm(torch.autograd.Function):
-    """Per-example sum over classes of ``sigmoid(a)**gamma * softplus(a)``, ``gamma > 0``.
-
-    ``sigmoid(a) = 1 - p_t`` of each one-vs-rest logit (see
-    :mod:`._one_vs_rest`). The fused backward uses
-    ``d/da = g**gamma * (gamma * (1 - g) * softplus(a) + g)`` with ``g = sigmoid(a)``.
-    """
-
-    @staticmethod
-    def forward(ctx, logits, target, gamma):
-        a = flip_true_class(logits, target)
-        bce = F.softplus(a)
-        g = torch.sigmoid(a)
-        ctx.gamma = gamma
-        factor = g.pow(gamma)
-        ctx.save_for_backward(g, target, bce, factor)
-        return (factor * bce).sum(dim=1)
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad_loss):
-        g, target, bce, factor = ctx.saved_tensors
-        grad = (1.0 - g).mul_(bce).mul_(ctx.gamma).add_(g).mul_(factor)
-        grad.mul_(grad_loss.unsqueeze(1))
-        return negate_true_class_(grad, target), None, None
+    a = transposed(logits)
+    t0 = target.unsqueeze(0)
+    a.scatter_(0, t0, a.gather(0, t0).neg_())
+    bce = F.softplus(a)
+    g = torch.sigmoid(a) if with_grad or gamma else None
+    if gamma:
+        g_gamma = g.pow(gamma)
+        loss_terms = g_gamma * bce
+    else:
+        loss_terms = bce
+    value, row_scale = reduce_rows(loss_terms.sum(0), weights, reduction)
+    if not with_grad:
+        return value, None
+    if gamma:
+        grad = torch.rsub(g, 1.0).mul_(bce).mul_(gamma).add_(g).mul_(g_gamma)
+    else:
+        grad = g
+    grad.mul_(row_scale)
+    grad.scatter_(0, t0, grad.gather(0, t0).neg_())
+    return value, grad.t()
 
 
 def class_balanced_loss(
@@ -241,18 +211,18 @@ def _class_balanced(logits, target, cb_weight, base, gamma, weight, sample_weigh
         check_class_vector_size("class_counts", cb_weight, logits.shape[1])
     if weight is not None:
         cb_weight = cb_weight * as_class_tensor("weight", weight, cb_weight[None])
-    if base == "softmax":
-        return cross_entropy_loss(logits, target, weight=cb_weight, sample_weight=sample_weight,
-                                  reduction=reduction)
-    if base == "focal":
-        return focal_loss(logits, target, gamma=gamma, weight=cb_weight,
-                          sample_weight=sample_weight, reduction=reduction)
     logits, target, _, weights = prepare(logits, target, sample_weight, cb_weight)
-    if base == "sigmoid_focal" and gamma > 0.0:
-        loss = _SigmoidFocalTerm.apply(logits, target, gamma)
-    else:
-        loss = _SigmoidBCETerm.apply(logits, target)
-    return reduce_loss(loss, weights, reduction)
+    return _class_balanced_rows(logits, target, weights, base, gamma, reduction)
+
+
+def _class_balanced_rows(logits, target, weights, base, gamma, reduction):
+    """The base loss of validated inputs, reduced with the example ``weights``."""
+    if base == "softmax":
+        return validated_cross_entropy(logits, target, weights, 0.0, reduction)
+    if base == "focal":
+        return run_loss(logits, target, focal_kernel, gamma, weights, reduction)
+    sigmoid_gamma = gamma if base == "sigmoid_focal" else 0.0
+    return run_loss(logits, target, sigmoid_kernel, sigmoid_gamma, weights, reduction)
 
 
 class ClassBalancedLoss(ImbalanceLoss):
@@ -299,9 +269,18 @@ class ClassBalancedLoss(ImbalanceLoss):
         cb = torch.as_tensor(effective_number_weights(counts, self.beta), dtype=torch.float32)
         self.register_buffer("class_weight", cb)
 
+    def class_log_shift(self):
+        """``log(weight)`` plus the log class-balanced weights."""
+        return add_log_shifts(super().class_log_shift(), log_or_none(self.class_weight))
+
     def forward(self, logits, target, sample_weight=None):
-        return _class_balanced(logits, target, self.class_weight, self.base, self.gamma,
-                               self.weight, sample_weight, self.reduction)
+        logits, target = check_logits_target(logits, target)
+        check_class_vector_size("class_counts", self.class_weight, logits.shape[1])
+        check_class_vector_size("weight", self.weight, logits.shape[1])
+        weight = self.class_weight if self.weight is None else self.class_weight * self.weight
+        weights = module_example_weights(logits, target, weight, sample_weight)
+        return _class_balanced_rows(logits, target, weights, self.base, self.gamma,
+                                    self.reduction)
 
     def extra_repr(self):
         return (f"beta={self.beta}, base={self.base!r}, gamma={self.gamma}, "

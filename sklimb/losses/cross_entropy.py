@@ -4,82 +4,74 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch.autograd.function import once_differentiable
 
-from ._base import ImbalanceLoss, check_number, check_reduction, prepare, reduce_loss
-from ._rows import add_, put_, row_positions, take
-from ._softmax import pop_, shifted_softmax_parts
+from ._base import (
+    ImbalanceLoss,
+    check_logits_target,
+    check_number,
+    check_reduction,
+    module_example_weights,
+    prepare,
+    raise_for_targets,
+    run_loss,
+)
+from ._fused import reduce_rows
+from ._softmax import SoftmaxStats, transposed
 
 
-class _SoftmaxCrossEntropy(torch.autograd.Function):
-    """Per-example label-smoothed cross-entropy of shifted logits, fused backward.
+def softmax_ce_kernel(logits, target, smoothing, scale, bias, margin, weights, reduction, *,
+                      with_grad):
+    """Label-smoothed CE of ``scale * logits + bias`` with ``margin`` off the true logit.
 
-    The logits are ``z = scale * x + bias`` with the true logit further lowered
-    by ``margin`` (one value per example). Only ``p = softmax(z)`` without the
-    margin is materialised. Lowering the true logit by ``m`` multiplies the
-    partition function by ``D = (1 - p_t) + p_t * exp(-m)``, where ``1 - p_t``
-    is the sum of the other probabilities, so nothing cancels as ``p_t -> 1``;
-    the cross-entropy becomes ``log(1 + (1 - p_t) / p_t * exp(m))``. The
-    shifted probabilities are ``p / D`` off the true class and
-    ``p_t * exp(-m) / D`` on it, and the gradient is
-    ``scale * (p' - (1 - eps) * onehot - eps / C)``: one multiplication.
+    Returns ``(value, gradient)`` for :class:`._fused.ValueAndGrad`. With
+    ``z = scale * x + bias - margin * onehot``, the per-example loss is
+    ``-(1 - eps) log p_t - eps / C * sum_c log p_c`` of ``p = softmax(z)``,
+    and its gradient ``scale * (p - (1 - eps) onehot - eps / C)``, whose true
+    entry is written as ``-(u - eps (1 - 1/C))`` with ``u = 1 - p_t`` summed
+    from the other probabilities (see :mod:`._softmax`).
     """
-
-    @staticmethod
-    def forward(ctx, logits, target, smoothing, scale, bias, margin):
-        logits = logits.contiguous()  # row-wise indexing needs the standard layout
-        n_classes = logits.shape[1]
-        positions = row_positions(target, n_classes)
-        p, z_max, log_p_max, z_sum = shifted_softmax_parts(logits, scale, bias,
-                                                           with_sum=bool(smoothing))
-        z_t = take(logits, positions)  # the same operations as for z, on the true logits
-        if scale != 1.0:
-            z_t = z_t.mul_(scale)
-        if bias is not None:
-            z_t = z_t.add_(bias[target])
-        row_scale = p_t_minus_one = None
-        if margin is None:
-            loss = (z_max - z_t).sub_(log_p_max)  # -log p_t
-        else:
-            p_t, others = pop_(p, positions)  # p keeps a zero in the true column
-            log_p_t = (z_t - z_max).add_(log_p_max)
-            loss = torch.logaddexp(torch.log(others).sub_(log_p_t).add_(margin), p.new_zeros(()))
-            row_scale = torch.exp(-margin).mul_(p_t).add_(others).reciprocal_()  # 1 / D
-            p_t_minus_one = others.neg_().mul_(row_scale)  # p'_t - 1 = -(1 - p_t) / D
-        if smoothing:  # + eps * (z'_t - mean(z')), z' with the margin
-            shift = z_t - z_sum.div_(n_classes)
-            if margin is not None:
-                shift -= margin * (1.0 - 1.0 / n_classes)
-            loss = loss.add_(shift, alpha=smoothing)
-        ctx.smoothing, ctx.scale = smoothing, scale
-        ctx.save_for_backward(p, positions, p_t_minus_one, row_scale)
-        return loss
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad_loss):
-        p, positions, p_t_minus_one, row_scale = ctx.saved_tensors
-        smoothing = ctx.smoothing
-        n_classes = p.shape[1]
-        coef = grad_loss * ctx.scale if ctx.scale != 1.0 else grad_loss
-        grad = torch.mul(p, (coef if row_scale is None else coef * row_scale).unsqueeze(1))
-        if smoothing:
-            grad.sub_((coef * (smoothing / n_classes)).unsqueeze(1))
-        if p_t_minus_one is None:  # true column holds p_t * coef (- eps / C * coef)
-            add_(grad, positions, coef * (smoothing - 1.0))
-        else:  # true column holds zero: write p'_t - (1 - eps) - eps / C exactly
-            true_grad = p_t_minus_one + smoothing * (1.0 - 1.0 / n_classes)
-            put_(grad, positions, true_grad.mul_(coef))
-        return grad, None, None, None, None, None
+    n_classes = logits.shape[1]
+    stats = SoftmaxStats(transposed(logits, scale, bias), target, margin, with_p=with_grad,
+                         with_log_sum=bool(smoothing))
+    loss = stats.log_pt.neg()
+    if smoothing:
+        loss = torch.add(loss.mul_(1.0 - smoothing), stats.log_p_sum,
+                         alpha=-smoothing / n_classes)
+    value, row_scale = reduce_rows(loss, weights, reduction)
+    if not with_grad:
+        return value, None
+    coef = row_scale * scale
+    true_value = stats.u.neg() if not smoothing else \
+        stats.u.sub(smoothing * (1.0 - 1.0 / n_classes)).neg_()
+    grad = stats.p.mul_(coef)
+    if smoothing:
+        grad.sub_(coef * (smoothing / n_classes))
+    grad.scatter_(0, stats.t0, (true_value * coef).unsqueeze(0))
+    return value, grad.t()
 
 
-def softmax_cross_entropy(logits, target, *, smoothing=0.0, scale=1.0, bias=None, margin=None):
-    """Per-example loss of :class:`_SoftmaxCrossEntropy` for validated inputs.
+def softmax_cross_entropy(logits, target, weights, reduction, *, smoothing=0.0, scale=1.0,
+                          bias=None, margin=None):
+    """Reduced loss of :func:`softmax_ce_kernel` for validated inputs, as one autograd node.
 
-    ``bias`` has shape ``(n_classes,)`` and ``margin`` shape ``(n_samples,)``;
-    both are constants (no gradient).
+    ``bias`` has shape ``(n_classes,)``, ``margin`` shape ``(n_samples,)`` and
+    ``weights`` (example weights) shape ``(n_samples,)`` or ``None``; all
+    are constants (no gradient).
     """
-    return _SoftmaxCrossEntropy.apply(logits, target, smoothing, scale, bias, margin)
+    return run_loss(logits, target, softmax_ce_kernel, smoothing, scale, bias, margin, weights,
+                    reduction)
+
+
+def validated_cross_entropy(logits, target, weights, smoothing, reduction):
+    """Cross-entropy of validated inputs: PyTorch's own where it is the same loss."""
+    if weights is None and not smoothing:
+        try:
+            return F.cross_entropy(logits, target, reduction=reduction)
+        except (IndexError, RuntimeError):
+            if target.device.type == "cpu":
+                raise_for_targets(target, logits.shape[1])
+            raise
+    return softmax_cross_entropy(logits, target, weights, reduction, smoothing=smoothing)
 
 
 def cross_entropy_loss(
@@ -141,13 +133,7 @@ def cross_entropy_loss(
     label_smoothing = check_number("label_smoothing", label_smoothing, low=0.0, high=1.0,
                                    high_closed=True)
     logits, target, _, weights = prepare(logits, target, sample_weight, weight)
-    if weights is None:
-        return F.cross_entropy(logits, target, reduction=reduction,
-                               label_smoothing=label_smoothing)
-    # PyTorch's weighted CE follows the same reduction rule; this path makes two
-    # (n_samples, n_classes) tensors instead of three and fewer passes over them
-    loss = softmax_cross_entropy(logits, target, smoothing=label_smoothing)
-    return reduce_loss(loss, weights, reduction)
+    return validated_cross_entropy(logits, target, weights, label_smoothing, reduction)
 
 
 class CrossEntropyLoss(ImbalanceLoss):
@@ -180,10 +166,10 @@ class CrossEntropyLoss(ImbalanceLoss):
         )
 
     def forward(self, logits, target, sample_weight=None):
-        return cross_entropy_loss(
-            logits, target, weight=self.weight, sample_weight=sample_weight,
-            label_smoothing=self.label_smoothing, reduction=self.reduction,
-        )
+        logits, target = check_logits_target(logits, target)
+        weights = module_example_weights(logits, target, self.weight, sample_weight)
+        return validated_cross_entropy(logits, target, weights, self.label_smoothing,
+                                       self.reduction)
 
     def extra_repr(self):
         return f"label_smoothing={self.label_smoothing}, {super().extra_repr()}"

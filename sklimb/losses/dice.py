@@ -3,52 +3,50 @@
 from __future__ import annotations
 
 import torch
-from torch.autograd.function import once_differentiable
 
-from ._base import ImbalanceLoss, check_number, check_reduction, prepare, reduce_loss
-from ._rows import put_, row_positions
-from ._softmax import pop_
+from ._base import (
+    ImbalanceLoss,
+    check_logits_target,
+    check_number,
+    check_reduction,
+    module_example_weights,
+    prepare,
+    run_loss,
+)
+from ._fused import reduce_rows
+from ._softmax import SoftmaxStats, transposed
 
 
-class _DiceTerm(torch.autograd.Function):
-    r"""Per-example self-adjusting DSC of the true class, with a fused backward.
+def dice_kernel(logits, target, alpha, smooth, weights, reduction, *, with_grad):
+    r"""Self-adjusting dice of the true class and its gradient (see :mod:`._fused`).
 
-    With ``p_t`` the probability of the true class and ``u`` the sum of the
-    other probabilities (``1 - p_t`` without the cancellation of that
-    subtraction as ``p_t -> 1``): ``q = u**alpha * p_t`` and
-    ``loss = (1 - q) / (q + 1 + smooth)``.
-
-    Backward, with ``h = dl/dq = -(2 + smooth) / (q + 1 + smooth)**2``,
-    ``dq/dx_t = q * (1 - (1 + alpha) * p_t)`` and, for ``j != t``,
-    ``dq/dx_j = p_j * p_t * u**(alpha - 1) * (alpha - (1 + alpha) * u)``, where
-    ``p_j <= u`` keeps the product bounded for every ``alpha >= 0``; ``u`` is
-    kept above the smallest normal number for the power, which only matters
-    where every ``p_j`` has underflowed to 0 already.
+    With ``u = 1 - p_t`` (summed from the other probabilities),
+    ``q = u**alpha * p_t`` and ``l = (1 - q) / (q + 1 + smooth)``. The loss
+    depends on the logits through ``p_t`` only, so its gradient is
+    ``c * (p - onehot)`` with ``c = -dl/dlog p_t = K p_t u**(alpha - 1)
+    (u - alpha p_t)``, ``K = (2 + smooth) / (q + 1 + smooth)**2``. Off the
+    true class ``c * p_j`` is bounded because ``p_j <= u``; ``u`` is kept
+    above the smallest normal number in the power, which only matters where
+    every ``p_j`` has underflowed to 0 already. The true entry is
+    ``-c * u = -K p_t u**alpha (u - alpha p_t)``.
     """
-
-    @staticmethod
-    def forward(ctx, logits, target, alpha, smooth):
-        p = torch.softmax(logits, dim=1)
-        positions = row_positions(target, logits.shape[1])
-        p_t, u = pop_(p, positions)  # p now holds the other classes only
-        q = p_t if alpha == 0.0 else u.pow(alpha).mul_(p_t)
-        ctx.alpha, ctx.smooth = alpha, smooth
-        ctx.save_for_backward(p, positions, p_t, u, q)
-        return (1.0 - q) / (q + (1.0 + smooth))
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad_loss):
-        p_other, positions, p_t, u, q = ctx.saved_tensors
-        alpha, smooth = ctx.alpha, ctx.smooth
-        h = grad_loss * (-(2.0 + smooth)) / (q + (1.0 + smooth)).square()
-        u_safe = u.clamp_min(torch.finfo(u.dtype).tiny)
-        if alpha == 0.0:
-            other = -p_t
-        else:
-            other = u_safe.pow(alpha - 1.0).mul_(alpha - (1.0 + alpha) * u).mul_(p_t)
-        grad = p_other * (h * other).unsqueeze(1)
-        return put_(grad, positions, h * q * (1.0 - (1.0 + alpha) * p_t)), None, None, None
+    stats = SoftmaxStats(transposed(logits), target)
+    u, p_t = stats.u, stats.log_pt.exp()
+    u_alpha = u.pow(alpha) if alpha else None
+    q = p_t if u_alpha is None else u_alpha * p_t
+    denominator = q + (1.0 + smooth)
+    value, row_scale = reduce_rows(torch.rsub(q, 1.0).div_(denominator), weights, reduction)
+    if not with_grad:
+        return value, None
+    base = denominator.square_().reciprocal_().mul_(2.0 + smooth).mul_(p_t)
+    if alpha:
+        base.mul_(torch.sub(u, p_t, alpha=alpha)).mul_(row_scale)
+        true_value = base * u_alpha
+        coef = base.mul_(u.clamp_min(torch.finfo(u.dtype).tiny).pow_(alpha - 1.0))
+    else:  # plain soft dice: c = K p_t
+        coef = base.mul_(row_scale)
+        true_value = coef * u
+    return value, stats.gradient(coef, true_value.neg_())
 
 
 def dice_loss(
@@ -118,8 +116,7 @@ def dice_loss(
     alpha = check_number("alpha", alpha, low=0.0)
     smooth = check_number("smooth", smooth, low=0.0, low_closed=False)
     logits, target, _, weights = prepare(logits, target, sample_weight, weight)
-    loss = _DiceTerm.apply(logits, target, alpha, smooth)
-    return reduce_loss(loss, weights, reduction)
+    return run_loss(logits, target, dice_kernel, alpha, smooth, weights, reduction)
 
 
 class DiceLoss(ImbalanceLoss):
@@ -152,8 +149,10 @@ class DiceLoss(ImbalanceLoss):
         self.smooth = check_number("smooth", smooth, low=0.0, low_closed=False)
 
     def forward(self, logits, target, sample_weight=None):
-        return dice_loss(logits, target, alpha=self.alpha, smooth=self.smooth, weight=self.weight,
-                         sample_weight=sample_weight, reduction=self.reduction)
+        logits, target = check_logits_target(logits, target)
+        weights = module_example_weights(logits, target, self.weight, sample_weight)
+        return run_loss(logits, target, dice_kernel, self.alpha, self.smooth, weights,
+                        self.reduction)
 
     def extra_repr(self):
         return f"alpha={self.alpha}, smooth={self.smooth}, {super().extra_repr()}"

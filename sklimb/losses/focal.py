@@ -6,60 +6,55 @@ import numbers
 
 import numpy as np
 import torch
-from torch.autograd.function import once_differentiable
 
 from ._base import (
     ImbalanceLoss,
+    add_log_shifts,
     as_class_tensor,
     as_class_vector,
+    check_class_vector_size,
+    check_logits_target,
     check_number,
     check_reduction,
+    log_or_none,
+    module_example_weights,
+    per_example,
     prepare,
-    reduce_loss,
+    run_loss,
 )
-from ._rows import add_, row_positions, take
-from ._softmax import softmax_parts
+from ._fused import reduce_rows
+from ._softmax import SoftmaxStats, as_row, transposed
 
 
-class _FocalTerm(torch.autograd.Function):
-    """Per-example ``-(1 - p_t)**gamma * log p_t`` with a hand-written backward.
+def focal_kernel(logits, target, gamma, weights, reduction, *, with_grad):
+    """Focal loss ``-(1 - p_t)**gamma * log p_t`` and its gradient (see :mod:`._fused`).
 
-    Writing the backward by hand keeps the cost at one softmax pass and one
-    multiplication (less than cross-entropy) and makes the gradient finite where the
-    autograd chain is not: for ``gamma < 1`` the derivative of
-    ``(1 - p_t)**gamma`` is infinite at ``p_t = 1`` although the loss gradient
-    tends to zero. With ``u = log p_t`` and ``q = 1 - p_t``,
-
-    ``d loss / d u = q**gamma * (gamma * p_t * u / q - 1)``, where ``u / q -> -1``
-    as ``q -> 0``, and ``d u / d x_j = [j = y] - p_j``.
+    With ``u = 1 - p_t`` (summed from the other probabilities), the loss
+    depends on the logits through ``log p_t`` only, so its gradient is
+    ``c * (p - onehot)`` with ``c = -dl/dlog p_t = u**gamma * (1 - gamma *
+    p_t * log p_t / u)``. Written this way it is finite for every
+    ``gamma >= 0``, also where the derivative of ``u**gamma`` alone is
+    infinite (``gamma < 1`` at ``p_t = 1``); ``log p_t / u -> -1`` as
+    ``u -> 0`` is evaluated by its series there.
     """
+    stats = SoftmaxStats(transposed(logits), target)
+    u, log_pt = stats.u, stats.log_pt
+    u_gamma = u * u if gamma == 2.0 else u.pow(gamma)
+    value, row_scale = reduce_rows(torch.mul(u_gamma, log_pt).neg_(), weights, reduction)
+    if not with_grad:
+        return value, None
+    if gamma == 0.0:
+        coef = as_row(row_scale, u)
+    else:
+        ratio = torch.where(u > _SERIES_BELOW, log_pt / u.clamp_min(_TINY), -1.0 - 0.5 * u)
+        coef = torch.addcmul(torch.ones_like(u), log_pt.exp(), ratio, value=-gamma)
+        coef = coef.mul_(u_gamma).mul_(row_scale)
+    return value, stats.gradient(coef, coef * u.neg())
 
-    @staticmethod
-    def forward(ctx, logits, target, gamma):
-        logits = logits.contiguous()  # row-wise indexing needs the standard layout
-        positions = row_positions(target, logits.shape[1])
-        p, x_max, log_p_max = softmax_parts(logits)
-        log_pt = take(logits, positions).sub_(x_max).add_(log_p_max)
-        ctx.save_for_backward(p, positions, log_pt)
-        ctx.gamma = gamma
-        if gamma == 0.0:
-            return -log_pt
-        return torch.expm1(log_pt).neg_().pow_(gamma).mul_(log_pt).neg_()
 
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad_loss):
-        p, positions, log_pt = ctx.saved_tensors
-        gamma = ctx.gamma
-        if gamma == 0.0:
-            coef = -grad_loss
-        else:
-            q = torch.expm1(log_pt).neg_()
-            ratio = torch.where(q > 0, log_pt / q, -1.0)  # log p_t / (1 - p_t)
-            dloss_du = ratio.mul_(torch.exp(log_pt)).mul_(gamma).sub_(1.0).mul_(q.pow_(gamma))
-            coef = dloss_du.mul_(grad_loss)
-        grad = torch.mul(p, coef.neg().unsqueeze(1))
-        return add_(grad, positions, coef), None, None
+#: below this ``u = 1 - p_t``, ``log(1 - u) / u`` is taken from its series ``-1 - u / 2``
+_SERIES_BELOW = 1e-4
+_TINY = torch.finfo(torch.float32).tiny
 
 
 def _check_alpha(alpha):
@@ -148,10 +143,9 @@ def focal_loss(
     logits, target, weight, weights = prepare(logits, target, sample_weight, weight)
     alpha = _alpha_weights(alpha, logits)
     if alpha is not None:
-        alpha_t = alpha[target]
+        alpha_t = per_example(alpha, target)
         weights = alpha_t if weights is None else weights * alpha_t
-    loss = _FocalTerm.apply(logits, target, gamma)
-    return reduce_loss(loss, weights, reduction)
+    return run_loss(logits, target, focal_kernel, gamma, weights, reduction)
 
 
 class FocalLoss(ImbalanceLoss):
@@ -191,11 +185,25 @@ class FocalLoss(ImbalanceLoss):
             "alpha", None if alpha is None else torch.as_tensor(alpha, dtype=torch.float32)
         )
 
+    def class_log_shift(self):
+        """``log(weight) + log(alpha)`` (see :meth:`ImbalanceLoss.class_log_shift`)."""
+        alpha = self.alpha
+        if alpha is not None and alpha.ndim == 0:  # binary RetinaNet form
+            alpha = torch.stack([1.0 - alpha, alpha])
+        return add_log_shifts(super().class_log_shift(), log_or_none(alpha))
+
     def forward(self, logits, target, sample_weight=None):
-        return focal_loss(
-            logits, target, gamma=self.gamma, alpha=self.alpha, weight=self.weight,
-            sample_weight=sample_weight, reduction=self.reduction,
-        )
+        logits, target = check_logits_target(logits, target)
+        weight = self.weight
+        check_class_vector_size("weight", weight, logits.shape[1])
+        alpha = self.alpha
+        if alpha is not None:
+            if alpha.ndim == 0:  # the binary RetinaNet form
+                alpha = _alpha_weights(alpha, logits)
+            check_class_vector_size("alpha", alpha, logits.shape[1])
+            weight = alpha if weight is None else weight * alpha
+        weights = module_example_weights(logits, target, weight, sample_weight)
+        return run_loss(logits, target, focal_kernel, self.gamma, weights, self.reduction)
 
     def extra_repr(self):
         return f"gamma={self.gamma}, {super().extra_repr()}"

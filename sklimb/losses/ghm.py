@@ -4,130 +4,74 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch.autograd.function import once_differentiable
 
-from ._base import ImbalanceLoss, check_int, check_number, check_reduction, prepare, reduce_loss
-from ._rows import put_, row_blocks, row_positions, take
+from ._base import (
+    ImbalanceLoss,
+    check_int,
+    check_logits_target,
+    check_number,
+    check_reduction,
+    module_example_weights,
+    prepare,
+    run_loss,
+)
+from ._fused import reduce_rows
+from ._softmax import transposed
 
 
-def _index_dtype(bins, device):
-    """Integer type of the bin indices ``0..bins``; 8 or 16 bits make ``bincount`` faster."""
-    if device.type == "cpu":
-        if bins < torch.iinfo(torch.int8).max:
-            return torch.int8
-        if bins < torch.iinfo(torch.int16).max:
-            return torch.int16
-    return torch.int32
+def _gradient_density(g, bins, running_density, momentum, update):
+    """Bin indices of the gradient norms ``g``, the bin densities and the non-empty bins.
 
-
-def _gradient_density(idx, bins, running_density, momentum, update, dtype):
-    """Histogram density of the bin indices and the number of non-empty bins.
-
-    Returns ``(density, n_nonempty)``; ``density`` is the exponential moving
-    average when ``running_density`` is given (updated in place if ``update``).
+    Returns ``(idx, density, n_nonempty)``; ``g == 1`` belongs to the last bin.
+    ``density`` is the exponential moving average when ``running_density``
+    is given and ``momentum > 0`` (updated in place if ``update``; an
+    all-zero state has never been updated and takes the batch's density).
     """
-    flat = idx.view(-1)
-    if flat.device.type == "cpu":
-        counts = torch.bincount(flat, minlength=bins + 1)
+    idx = torch.mul(g, bins).to(torch.int64).clamp_max_(bins - 1).view(-1)
+    if idx.device.type == "cpu":
+        counts = torch.bincount(idx, minlength=bins)
     else:  # index_add_ does not synchronise with the host, bincount does
-        ones = torch.ones((), dtype=dtype, device=flat.device).expand(flat.numel())
-        counts = torch.zeros(bins + 1, dtype=dtype, device=flat.device).index_add_(0, flat, ones)
-    counts = counts.to(dtype)
-    counts[bins - 1] += counts[bins]  # g == 1 belongs to the last bin
-    counts = counts[:bins]
-    density = counts / flat.numel()
+        ones = torch.ones((), dtype=g.dtype, device=g.device).expand(idx.numel())
+        counts = torch.zeros(bins, dtype=g.dtype, device=g.device).index_add_(0, idx, ones)
+    counts = counts.to(g.dtype)
+    density = counts / idx.numel()
     n_nonempty = (counts > 0).sum()
     if running_density is not None and momentum > 0.0:
-        fresh = running_density.sum() <= 0  # an all-zero state has never been updated
+        fresh = running_density.sum() <= 0
         ema = torch.where(fresh, density,
                           momentum * running_density.to(density) + (1.0 - momentum) * density)
         if update:
             running_density.copy_(ema)
         density = ema
-    return density, n_nonempty
+    return idx, density, n_nonempty
 
 
-def _signed_norms_and_bins(logits, bins, blocks, local, g, x_t):
-    """Fill ``g`` with the gradient norms and return their bins, block by block.
+def ghm_kernel(logits, target, bins, running_density, momentum, update, weights, reduction, *,
+               with_grad):
+    """Per-example mean over classes of GHM-weighted BCE, and its gradient (see :mod:`._fused`).
 
-    ``g = sigmoid(a)`` is computed on the logits with the true column
-    recomputed from ``-x_t``; once a block's bins ``floor(g * bins)`` are taken
-    (``g == 1`` lands in bin ``bins``, folded into the last bin by
-    :func:`_gradient_density`), its true entries are negated: ``d a / d x = -1``
-    there, so ``g`` becomes ``d BCE / d x``. The true logits are read into
-    ``x_t`` while their block is in cache.
+    On the transposed logits with the true row negated (``a``, as in
+    :func:`.class_balanced.sigmoid_kernel`), the BCE of a logit is
+    ``softplus(a)``, its gradient norm ``g = sigmoid(a) = |sigmoid(x) - y|``
+    and ``d softplus(a) / d a = g``. The
+    harmonizing weights are constants of the gradient, as in the paper.
     """
-    idx = torch.empty(g.shape, dtype=_index_dtype(bins, g.device), device=g.device)
-    scratch = g.new_empty(blocks[0][1], g.shape[1])
-    for (start, stop), positions in zip(blocks, local, strict=True):
-        g_block = torch.sigmoid(logits[start:stop], out=g[start:stop])
-        x_t_block = take(logits[start:stop], positions)
-        x_t[start:stop] = x_t_block
-        g_t = torch.sigmoid(x_t_block.neg_())
-        put_(g_block, positions, g_t)
-        idx[start:stop].copy_(torch.mul(g_block, bins, out=scratch[:stop - start]))
-        put_(g_block, positions, g_t.neg_())
-    return idx
-
-
-def _weighted_bce(logits, x_t, idx, bin_weight, blocks, local, g):
-    """Per-example mean of ``w * BCE``; multiplies ``g`` by ``w`` in place, block by block."""
+    a = transposed(logits)
+    t0 = target.unsqueeze(0)
+    a.scatter_(0, t0, a.gather(0, t0).neg_())
+    g = torch.sigmoid(a)
+    idx, density, n_nonempty = _gradient_density(g, bins, running_density, momentum, update)
+    bin_weight = (density * n_nonempty).reciprocal_()
+    beta = bin_weight.index_select(0, idx).view_as(g)
     n_classes = logits.shape[1]
-    bce_t = F.softplus(-x_t)
-    loss = logits.new_empty(logits.shape[0])
-    weights = logits.new_empty(blocks[0][1], n_classes)
-    bce_buffer = torch.empty_like(weights)
-    indices = idx if idx.dtype == torch.int32 else \
-        torch.empty(weights.shape, dtype=torch.int32, device=idx.device)
-    for (start, stop), positions in zip(blocks, local, strict=True):
-        rows = stop - start
-        # index_select takes int32 or int64 indices
-        block_idx = idx[start:stop] if indices is idx else indices[:rows].copy_(idx[start:stop])
-        w = torch.index_select(bin_weight, 0, block_idx.view(-1),
-                               out=weights[:rows].view(-1)).view(rows, n_classes)
-        bce = F.softplus(logits[start:stop], out=bce_buffer[:rows])  # the ATen op, takes out=
-        put_(bce, positions, bce_t[start:stop])
-        torch.mean(bce.mul_(w), dim=1, out=loss[start:stop])
-        g[start:stop].mul_(w)
-    return loss
-
-
-class _GHMTerm(torch.autograd.Function):
-    """Per-example mean over classes of GHM-weighted BCE, with a fused backward.
-
-    The BCE of a logit is ``softplus(a)`` (see :mod:`._one_vs_rest`), its
-    gradient norm ``g = sigmoid(a)`` and ``d softplus(a) / da = g``. Both are
-    computed on the logits themselves, with only the true column recomputed
-    from ``-x_t``, so no flipped copy of the logits is made. The harmonizing
-    weights are constants of the backward pass, as in the paper; the forward
-    saves ``w * dBCE/dx``, the whole gradient up to the per-example factor.
-    Besides that tensor and the small-integer bin indices, the forward needs
-    only block-sized buffers (see :func:`._rows.row_blocks`).
-    """
-
-    @staticmethod
-    def forward(ctx, logits, target, bins, running_density, momentum, update):
-        logits = logits.contiguous()  # row-wise indexing needs the standard layout
-        n_rows, n_classes = logits.shape
-        blocks = row_blocks(n_rows, n_classes, logits.device)
-        positions = row_positions(target, n_classes)
-        local = [positions[start:stop] - start * n_classes for start, stop in blocks]
-        g, x_t = torch.empty_like(logits), logits.new_empty(n_rows)
-        idx = _signed_norms_and_bins(logits, bins, blocks, local, g, x_t)
-        density, n_nonempty = _gradient_density(idx, bins, running_density, momentum, update,
-                                                g.dtype)
-        bin_weight = (density * n_nonempty).reciprocal_()
-        bin_weight = torch.cat([bin_weight, bin_weight[-1:]])  # the extra bin of g == 1
-        loss = _weighted_bce(logits, x_t, idx, bin_weight, blocks, local, g)
-        ctx.save_for_backward(g)
-        return loss
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad_loss):
-        (gw,) = ctx.saved_tensors
-        grad = gw * (grad_loss / gw.shape[1]).unsqueeze(1)
-        return grad, None, None, None, None, None
+    loss = torch.mul(F.softplus(a), beta).sum(0).div_(n_classes)
+    value, row_scale = reduce_rows(loss, weights, reduction)
+    if not with_grad:
+        return value, None
+    grad = g.mul_(beta).mul_(row_scale / n_classes if isinstance(row_scale, float)
+                             else row_scale.div(n_classes))
+    grad.scatter_(0, t0, grad.gather(0, t0).neg_())
+    return value, grad.t()
 
 
 def ghm_c_loss(
@@ -200,8 +144,8 @@ def ghm_c_loss(
         raise ValueError(f"running_density must have shape ({bins},) for bins={bins}; "
                          f"got {tuple(running_density.shape)}.")
     logits, target, _, weights = prepare(logits, target, sample_weight, weight)
-    loss = _GHMTerm.apply(logits, target, bins, running_density, momentum, update)
-    return reduce_loss(loss, weights, reduction)
+    return run_loss(logits, target, ghm_kernel, bins, running_density, momentum, update,
+                    weights, reduction)
 
 
 class GHMCLoss(ImbalanceLoss):
@@ -240,11 +184,10 @@ class GHMCLoss(ImbalanceLoss):
         self.register_buffer("running_density", torch.zeros(self.bins))
 
     def forward(self, logits, target, sample_weight=None):
-        return ghm_c_loss(
-            logits, target, bins=self.bins, momentum=self.momentum,
-            running_density=self.running_density, update=self.training,
-            weight=self.weight, sample_weight=sample_weight, reduction=self.reduction,
-        )
+        logits, target = check_logits_target(logits, target)
+        weights = module_example_weights(logits, target, self.weight, sample_weight)
+        return run_loss(logits, target, ghm_kernel, self.bins, self.running_density,
+                        self.momentum, self.training, weights, self.reduction)
 
     def extra_repr(self):
         return f"bins={self.bins}, momentum={self.momentum}, {super().extra_repr()}"

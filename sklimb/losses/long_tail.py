@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from ._base import (
     ImbalanceLoss,
+    add_log_shifts,
     check_class_vector_size,
     check_logits_target,
     check_number,
     check_reduction,
     class_counts_buffer,
     example_weights_for,
-    reduce_loss,
+    module_example_weights,
+    per_example,
     required_class_counts,
 )
-from .cross_entropy import cross_entropy_loss, softmax_cross_entropy
+from .cross_entropy import softmax_cross_entropy, validated_cross_entropy
 
 
 def ldam_margins(class_counts, max_margin=0.5):
@@ -118,13 +120,14 @@ def ldam_loss(
                  weight, sample_weight, check_reduction(reduction))
 
 
-def _ldam(logits, target, margins, scale, weight, sample_weight, reduction):
-    # CE of s * (x - m_y * onehot) without materialising the shifted logits:
-    # the softmax of s * x is computed once and the margin enters as a
-    # per-example rescaling of the partition function (see _SoftmaxCrossEntropy).
+def _ldam(logits, target, margins, scale, weight, sample_weight, reduction, trusted=False):
+    # CE of s * (x - m_y * onehot): the margin is subtracted from the true logit of
+    # the transposed copy the softmax runs on (see _softmax.SoftmaxStats)
     logits, target, margins = _shifted(logits, target, margins, "class_counts")
-    loss = softmax_cross_entropy(logits, target, scale=scale, margin=margins[target] * scale)
-    return reduce_loss(loss, example_weights_for(logits, target, weight, sample_weight), reduction)
+    weights = (module_example_weights(logits, target, weight, sample_weight) if trusted
+               else example_weights_for(logits, target, weight, sample_weight))
+    margin = per_example(margins, target).mul_(scale)
+    return softmax_cross_entropy(logits, target, weights, reduction, scale=scale, margin=margin)
 
 
 def logit_adjusted_loss(
@@ -184,13 +187,14 @@ def logit_adjusted_loss(
                            sample_weight, check_reduction(reduction))
 
 
-def _logit_adjusted(logits, target, log_prior, tau, weight, sample_weight, reduction):
+def _logit_adjusted(logits, target, log_prior, tau, weight, sample_weight, reduction,
+                    trusted=False):
     logits, target, log_prior = _shifted(logits, target, log_prior, "class_counts")
+    weights = (module_example_weights(logits, target, weight, sample_weight) if trusted
+               else example_weights_for(logits, target, weight, sample_weight))
     if tau == 0.0:
-        return cross_entropy_loss(logits, target, weight=weight, sample_weight=sample_weight,
-                                  reduction=reduction)
-    loss = softmax_cross_entropy(logits, target, bias=tau * log_prior)
-    return reduce_loss(loss, example_weights_for(logits, target, weight, sample_weight), reduction)
+        return validated_cross_entropy(logits, target, weights, 0.0, reduction)
+    return softmax_cross_entropy(logits, target, weights, reduction, bias=tau * log_prior)
 
 
 class LDAMLoss(ImbalanceLoss):
@@ -230,7 +234,7 @@ class LDAMLoss(ImbalanceLoss):
 
     def forward(self, logits, target, sample_weight=None):
         return _ldam(logits, target, self.margins, self.scale, self.weight, sample_weight,
-                     self.reduction)
+                     self.reduction, trusted=True)
 
     def extra_repr(self):
         return f"max_margin={self.max_margin}, scale={self.scale}, {super().extra_repr()}"
@@ -269,9 +273,16 @@ class LogitAdjustedLoss(ImbalanceLoss):
         self.tau = check_number("tau", tau, low=0.0)
         self.register_buffer("log_prior", log_priors(counts))
 
+    def class_log_shift(self):
+        r"""``log(weight) - tau * log(prior)``: training with :math:`\tau \log \pi` added
+        to the logits makes the network's own logits favour class :math:`c` by
+        :math:`\pi_c^{-\tau}`."""
+        adjustment = None if self.tau == 0.0 else -self.tau * self.log_prior.detach()
+        return add_log_shifts(super().class_log_shift(), adjustment)
+
     def forward(self, logits, target, sample_weight=None):
         return _logit_adjusted(logits, target, self.log_prior, self.tau, self.weight,
-                               sample_weight, self.reduction)
+                               sample_weight, self.reduction, trusted=True)
 
     def extra_repr(self):
         return f"tau={self.tau}, {super().extra_repr()}"

@@ -1,0 +1,82 @@
+"""One autograd node per loss: the value and its gradient are computed together.
+
+At the batch sizes tabular networks train with (64 to 512 rows, a few
+classes) a loss costs per-operation overhead, not arithmetic: every tensor
+operation dispatched from Python costs a few microseconds, whatever its size,
+and every autograd node a few more in the backward pass. Each sklimb loss
+therefore runs as a single :class:`ValueAndGrad` node: its forward pass
+computes the loss *and* its gradient with respect to the logits with as few
+operations as the formula allows (the gradients are written out by hand),
+and its backward pass is one multiplication. When the logits do not require a
+gradient (evaluation), the gradient is not computed.
+
+Row-wise work is done on the transposed logits, shape ``(n_classes,
+n_samples)``: PyTorch's CPU softmax and reductions along a short last
+dimension are several times slower than along a long contiguous one.
+
+:func:`reduce_rows` implements the weighted reduction of the module
+docstring of :mod:`sklimb.losses._base` and returns the factor each row's
+gradient is scaled by.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.autograd.function import once_differentiable
+
+
+class ValueAndGrad(torch.autograd.Function):
+    """``kernel(logits, *args) -> (value, grad)`` as one autograd node.
+
+    ``grad`` is the gradient of ``value.sum()`` for a scalar value, or of
+    each ``value[i]`` with respect to row ``i`` of the logits for a vector
+    (``reduction="none"``); the backward pass scales it by the incoming
+    gradient. ``kernel`` receives ``with_grad=False`` when no gradient is
+    needed and may then return ``None`` for it.
+    """
+
+    @staticmethod
+    def forward(ctx, logits, kernel, *args):
+        value, grad = kernel(logits, *args, with_grad=ctx.needs_input_grad[0])
+        ctx.save_for_backward(grad)
+        ctx.n_args = len(args)
+        return value
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_output):
+        (grad,) = ctx.saved_tensors
+        if grad_output.ndim:
+            grad_output = grad_output.unsqueeze(1)
+        return (grad * grad_output, None, *([None] * ctx.n_args))
+
+
+def apply_kernel(logits, kernel, *args):
+    """Run ``kernel`` through :class:`ValueAndGrad` when a gradient may be needed."""
+    if torch.is_grad_enabled() and logits.requires_grad:
+        return ValueAndGrad.apply(logits, kernel, *args)
+    return kernel(logits, *args, with_grad=False)[0]
+
+
+def reduce_rows(loss, weights, reduction):
+    """Reduce per-example losses; return ``(value, row_scale)``.
+
+    ``row_scale`` is what each example's gradient is multiplied by: the
+    example weight over the weight total for ``"mean"``, the example weight
+    for ``"sum"`` and ``"none"`` (a tensor of shape ``(n_samples,)``, or a
+    Python number when there are no weights).
+    """
+    if weights is None:
+        if reduction == "none":
+            return loss, 1.0
+        if reduction == "sum":
+            return loss.sum(), 1.0
+        return loss.sum() / loss.shape[0], 1.0 / loss.shape[0]
+    weights = weights.to(loss.dtype)
+    if reduction == "none":
+        return loss * weights, weights
+    if reduction == "sum":
+        return torch.dot(loss, weights), weights
+    # all-zero weights give 0 rather than 0/0; no host synchronisation needed
+    scale = weights / weights.sum().clamp_min(torch.finfo(loss.dtype).tiny)
+    return torch.dot(loss, scale), scale
