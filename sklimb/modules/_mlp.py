@@ -1,11 +1,10 @@
-"""The default network of :class:`~sklimb.ImbalancedNetClassifier`."""
+"""The plain multi-layer perceptron (``module="mlp"``)."""
 
 from __future__ import annotations
 
 from torch import nn
 
-_ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU, "tanh": nn.Tanh,
-                "leaky_relu": nn.LeakyReLU}
+from ._layers import check_activation, check_dropout, check_sizes, hidden_block
 
 
 class MLP(nn.Module):
@@ -14,6 +13,7 @@ class MLP(nn.Module):
     :class:`~sklimb.ImbalancedNetClassifier` fills ``n_features`` and
     ``n_classes`` from the data at fit time; the rest is set through
     ``module__<name>`` (for example ``module__hidden_layer_sizes=(64,)``).
+    Chosen with ``module="mlp"``.
 
     Parameters
     ----------
@@ -21,15 +21,20 @@ class MLP(nn.Module):
         Number of input features.
     n_classes : int
         Number of classes (output logits); binary problems use 2.
-    hidden_layer_sizes : tuple of int, default=(256, 128)
+    hidden_layer_sizes : tuple of int, default=(100,)
         Width of each hidden layer; ``()`` gives a linear model.
-    dropout : float, default=0.1
+    dropout : float, default=0.0
         Dropout probability after each hidden activation.
     activation : {"relu", "gelu", "silu", "tanh", "leaky_relu"}, default="relu"
         Hidden activation.
     norm : {None, "layer", "batch"}, default=None
         Optional normalisation before each activation. ``"layer"`` works with
-        any batch size; ``"batch"`` needs batches of at least two samples.
+        any batch size; ``"batch"`` needs batches of at least two samples in
+        training (the estimator never forms a one-sample batch).
+
+    See Also
+    --------
+    EnsembleMLP : k networks sharing most weights, trained and averaged together.
 
     Examples
     --------
@@ -39,32 +44,18 @@ class MLP(nn.Module):
     torch.Size([2, 3])
     """
 
-    def __init__(self, n_features, n_classes, hidden_layer_sizes=(256, 128), dropout=0.1,
+    def __init__(self, n_features, n_classes, hidden_layer_sizes=(100,), dropout=0.0,
                  activation="relu", norm=None):
         super().__init__()
-        if activation not in _ACTIVATIONS:
-            raise ValueError(f"module__activation={activation!r} is not supported; use one of "
-                             f"{sorted(_ACTIVATIONS)}.")
+        activation_class = check_activation(activation)
         if norm not in (None, "layer", "batch"):
             raise ValueError(f"module__norm={norm!r} is not supported; use None, 'layer' or "
                              "'batch'.")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"module__dropout must lie in [0, 1); got {dropout!r}.")
-        sizes = tuple(int(size) for size in hidden_layer_sizes)
-        if any(size < 1 for size in sizes):
-            raise ValueError("module__hidden_layer_sizes must hold positive integers; got "
-                             f"{hidden_layer_sizes!r}.")
+        dropout = check_dropout(dropout)
         layers = []
         width = int(n_features)
-        for size in sizes:
-            layers.append(nn.Linear(width, size))
-            if norm == "layer":
-                layers.append(nn.LayerNorm(size))
-            elif norm == "batch":
-                layers.append(nn.BatchNorm1d(size))
-            layers.append(_ACTIVATIONS[activation]())
-            if dropout > 0:
-                layers.append(nn.Dropout(dropout))
+        for size in check_sizes(hidden_layer_sizes):
+            layers += hidden_block(width, size, activation_class, dropout, norm)
             width = size
         layers.append(nn.Linear(width, int(n_classes)))
         self.layers = nn.Sequential(*layers)
