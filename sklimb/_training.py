@@ -1,18 +1,13 @@
-"""Training plumbing of the estimator: in-memory batches, seeding, threads, validation."""
+"""Training plumbing of the estimator: in-memory batches, resampling, seeding, threads."""
 
 from __future__ import annotations
 
 import contextlib
 import itertools
 import threading
-import warnings
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.exceptions import UndefinedMetricWarning
-from sklearn.metrics import get_scorer
-from skorch.callbacks import Callback
 
 
 class ArrayDataset(torch.utils.data.Dataset):
@@ -44,6 +39,13 @@ class ArrayDataset(torch.utils.data.Dataset):
             members = torch.split(torch.argsort(y, stable=True), counts.tolist())
             self._class_members = [rows for rows in members if len(rows)]
         return self._class_members
+
+    def take(self, index):
+        """The rows ``index`` (a tensor of row numbers) as a new dataset."""
+        weights = (None if self.sample_weight is None
+                   else self.sample_weight.index_select(0, index))
+        return ArrayDataset(self.X.index_select(0, index), self.y.index_select(0, index),
+                            weights)
 
     def __getitem__(self, index):
         target = self.y[index]
@@ -99,36 +101,35 @@ class ArrayBatches:
         return len(self._starts()) - 1
 
     def __iter__(self):
-        order = None
-        if self.sampler is not None:
-            order = draw_resampled(self.dataset.class_members(), self.class_sizes,
-                                   self.generator)
+        dataset, order = self.dataset, None
+        if self.sampler == "smote":
+            dataset = draw_smote_epoch(self.dataset, self.class_sizes, self.generator)
+            order = torch.randperm(len(dataset), generator=self.generator)
+        elif self.sampler is not None:
+            order = draw_resampled(dataset.class_members(), self.class_sizes, self.generator)
         elif self.shuffle:
-            order = torch.randperm(len(self.dataset), generator=self.generator)
-        if order is not None:
-            order = order.to(self.dataset.X.device)
-        starts = self._starts()
-        for start, stop in itertools.pairwise(starts):
-            if order is None:
-                yield self.dataset[start:stop]
-            else:
-                yield self.dataset[order[start:stop]]
+            order = torch.randperm(len(dataset), generator=self.generator)
+        if order is not None:  # one gather per epoch; the batches are then views of it
+            dataset = dataset.take(order.to(dataset.X.device))
+        for start, stop in itertools.pairwise(self._starts()):
+            yield dataset[start:stop]
 
 
 def resampled_sizes(class_counts, sampler, ratio=1.0):
     """Rows of each class in a resampled epoch.
 
-    ``"over"``: every class grows to ``round(n_max * ratio)`` rows (a class
-    already larger keeps its size); ``"under"``: every class shrinks to
+    ``"over"`` and ``"smote"``: every class grows to ``round(n_max * ratio)``
+    rows (a class already larger keeps its size); ``"under"``: every class shrinks to
     ``round(n_min / ratio)`` rows (a class already smaller keeps its size).
     ``n_max``/``n_min`` are the largest/smallest counts; ``ratio`` in (0, 1].
     """
     counts = np.asarray(class_counts, dtype=np.int64)
-    if sampler == "over":
+    if sampler in ("over", "smote"):
         return np.maximum(counts, round(counts.max() * ratio))
     if sampler == "under":
         return np.minimum(counts, round(counts.min() / ratio))
-    raise ValueError(f"sampler={sampler!r} is not supported; use 'over' or 'under'.")
+    raise ValueError(f"sampler={sampler!r} is not supported; use 'over', 'smote' or "
+                     "'under'.")
 
 
 def draw_resampled(class_members, class_sizes, generator=None):
@@ -150,6 +151,61 @@ def draw_resampled(class_members, class_sizes, generator=None):
             parts.append(rows)
     indices = torch.cat(parts)
     return indices[torch.randperm(len(indices), generator=generator)]
+
+
+#: neighbours SMOTE interpolates towards (fewer in a class with fewer rows)
+SMOTE_NEIGHBORS = 5
+
+
+def class_neighbors(dataset):
+    """Per class: indices (into the class's rows) of each row's nearest same-class rows.
+
+    Computed once per dataset and cached. A class with ``n`` rows gets
+    ``min(SMOTE_NEIGHBORS, n - 1)`` neighbours per row (Euclidean distance on
+    the network's inputs); a single row is its own neighbour.
+    """
+    if getattr(dataset, "_class_neighbors", None) is None:
+        neighbors = []
+        for rows in dataset.class_members():
+            points = dataset.X[rows.to(dataset.X.device)].float()
+            k = min(SMOTE_NEIGHBORS, len(rows) - 1)
+            if k < 1:
+                neighbors.append(torch.zeros((len(rows), 1), dtype=torch.long))
+                continue
+            distances = torch.cdist(points, points)
+            distances.fill_diagonal_(float("inf"))
+            neighbors.append(distances.topk(k, dim=1, largest=False).indices.cpu())
+        dataset._class_neighbors = neighbors
+    return dataset._class_neighbors
+
+
+def draw_smote_epoch(dataset, class_sizes, generator=None):
+    """One epoch's rows: every original row plus fresh SMOTE rows up to ``class_sizes``.
+
+    A synthetic row of class ``c`` is ``x_i + lam * (x_j - x_i)`` for a random
+    row ``i`` of the class, one of its nearest same-class neighbours ``j``
+    (:func:`class_neighbors`) and ``lam ~ U(0, 1)`` (Chawla et al., 2002),
+    drawn anew every epoch; it carries the sample weight of row ``i``.
+    Returns an :class:`ArrayDataset` (the originals first, unshuffled).
+    """
+    parts_X, parts_y, parts_w = [dataset.X], [dataset.y], [dataset.sample_weight]
+    device = dataset.X.device
+    for rows, neighbors, size in zip(dataset.class_members(), class_neighbors(dataset),
+                                     class_sizes, strict=True):
+        n_extra = int(size) - len(rows)
+        if n_extra <= 0:
+            continue
+        base = torch.randint(len(rows), (n_extra,), generator=generator)
+        pick = torch.randint(neighbors.shape[1], (n_extra,), generator=generator)
+        lam = torch.rand((n_extra, 1), generator=generator).to(device, dataset.X.dtype)
+        start = dataset.X[rows[base].to(device)]
+        end = dataset.X[rows[neighbors[base, pick]].to(device)]
+        parts_X.append(torch.lerp(start, end, lam))
+        parts_y.append(dataset.y[rows[base].to(device)])
+        if dataset.sample_weight is not None:
+            parts_w.append(dataset.sample_weight[rows[base].to(device)])
+    weights = None if dataset.sample_weight is None else torch.cat(parts_w)
+    return ArrayDataset(torch.cat(parts_X), torch.cat(parts_y), weights)
 
 
 @contextlib.contextmanager
@@ -208,67 +264,3 @@ def stratified_holdout(y, fraction, seed):
     valid = np.sort(np.concatenate(valid)) if valid else np.array([], dtype=int)
     train = np.setdiff1d(np.arange(len(y)), valid)
     return train, valid
-
-
-class _Predictions(ClassifierMixin, BaseEstimator):
-    """A fitted-looking classifier that returns predictions computed already.
-
-    Lets a scikit-learn scorer (any name ``get_scorer`` accepts) score the
-    network's validation outputs on encoded labels ``0..C-1``.
-    """
-
-    def __init__(self, proba=None):
-        self.proba = proba
-
-    def fit(self, X=None, y=None):
-        return self
-
-    @property
-    def classes_(self):
-        return np.arange(self.proba.shape[1])
-
-    def predict_proba(self, X):
-        return self.proba[X]
-
-    def decision_function(self, X):
-        proba = self.proba[X]
-        return proba[:, 1] if proba.shape[1] == 2 else proba
-
-    def predict(self, X):
-        return self.proba[X].argmax(axis=1)
-
-
-class ValidationScore(Callback):
-    """Score the network on the validation set at the end of every epoch.
-
-    Predictions are made on the encoded labels directly (no input validation)
-    and scored with ``sklearn.metrics.get_scorer(scoring)``; the score is
-    recorded in the history as ``valid_score`` (greater is better).
-    """
-
-    def __init__(self, scoring="balanced_accuracy"):
-        self.scoring = scoring
-
-    def initialize(self):
-        self.scorer_ = get_scorer(self.scoring)
-        return self
-
-    def on_epoch_end(self, net, dataset_valid=None, **kwargs):
-        if dataset_valid is None:
-            return
-        logits = net.forward_logits(dataset_valid.X)
-        proba = torch.softmax(logits.double(), dim=1).cpu().numpy()
-        y_true = dataset_valid.y.cpu().numpy()
-        rows = np.arange(len(y_true))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UndefinedMetricWarning)
-            try:
-                score = self.scorer_(_Predictions(proba), rows, y_true)
-            except ValueError as exc:
-                raise ValueError(
-                    f"early stopping could not compute scoring={self.scoring!r} on the "
-                    f"validation split ({len(np.unique(y_true))} of {proba.shape[1]} classes "
-                    f"present): {exc}. Use a label-based scorer such as 'balanced_accuracy' "
-                    "or a larger validation_fraction."
-                ) from exc
-        net.history.record("valid_score", float(score))

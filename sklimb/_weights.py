@@ -5,9 +5,7 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
-import torch
 from sklearn.utils.class_weight import compute_class_weight
-from skorch.callbacks import Callback
 
 from .losses import effective_number_weights
 
@@ -19,8 +17,10 @@ def class_weights(class_weight, classes, class_counts):
 
     Parameters
     ----------
-    class_weight : None, "balanced", "effective_number" or dict
+    class_weight : None, "balanced", "sqrt_balanced", "effective_number" or dict
         ``"balanced"`` is scikit-learn's ``n_samples / (n_classes * n_c)``;
+        ``"sqrt_balanced"`` its square root, half-way (in log scale) between
+        no weights and balanced ones;
         ``"effective_number"`` is Cui et al.'s ``(1 - beta) / (1 - beta**n_c)``
         with ``beta=0.999``, normalised to sum to the number of classes; a
         dict maps original labels to weights (missing labels weigh 1).
@@ -32,19 +32,19 @@ def class_weights(class_weight, classes, class_counts):
     if class_weight is None:
         return None
     if isinstance(class_weight, str):
-        if class_weight == "balanced":
+        if class_weight in ("balanced", "sqrt_balanced"):
             y = np.repeat(np.arange(len(classes)), class_counts)
             present = np.unique(y)
             weights = np.ones(len(classes))
             weights[present] = compute_class_weight("balanced", classes=present, y=y)
-            return weights
+            return weights if class_weight == "balanced" else np.sqrt(weights)
         if class_weight == "effective_number":
             return effective_number_weights(class_counts, beta=EFFECTIVE_NUMBER_BETA)
     elif isinstance(class_weight, dict):
         return _weights_from_dict(class_weight, classes)
     raise ValueError(
         f"class_weight={class_weight!r} is not supported; use None, 'balanced', "
-        "'effective_number' or a dict mapping class labels to weights."
+        "'sqrt_balanced', 'effective_number' or a dict mapping class labels to weights."
     )
 
 
@@ -70,46 +70,3 @@ def _weights_from_dict(class_weight, classes):
     if not weights.any():
         raise ValueError("class_weight gives every class weight 0; at least one must be > 0.")
     return weights
-
-
-def unweighted_epochs(start, max_epochs):
-    """Epochs trained without class weights under deferred re-weighting.
-
-    An int ``start`` is that number of epochs; a float in [0, 1) is the
-    fraction ``floor(start * max_epochs)`` of ``max_epochs``.
-    """
-    if isinstance(start, numbers.Integral):
-        return int(start)
-    return int(np.floor(start * max_epochs + 1e-9))
-
-
-class DeferredReweighting(Callback):
-    """Deferred re-weighting (DRW, Cao et al. 2019) of the loss's class weights.
-
-    At the start of every epoch the criterion's ``weight`` is set to ``None``
-    for the first :func:`unweighted_epochs` epochs and to the estimator's
-    ``class_weight_`` afterwards. Epochs are counted over the whole history
-    (``partial_fit`` and ``warm_start`` continue the count). Whether an epoch
-    was weighted is recorded in the history as ``class_weighted``.
-    """
-
-    def __init__(self, start=0.0):
-        self.start = start
-
-    def on_train_begin(self, net, **kwargs):
-        if getattr(net, "class_weight_", None) is not None and not hasattr(
-                net.criterion_, "weight"):
-            raise ValueError(
-                f"class_weight_start needs a loss that keeps its class weights in a 'weight' "
-                f"attribute; {type(net.criterion_).__name__} does not."
-            )
-
-    def on_epoch_begin(self, net, **kwargs):
-        class_weight = getattr(net, "class_weight_", None)
-        weighted = class_weight is not None and (
-            len(net.history) > unweighted_epochs(self.start, net.max_epochs_))
-        if class_weight is not None:
-            net.criterion_.weight = (
-                torch.as_tensor(class_weight, dtype=torch.float32, device=net.device or "cpu")
-                if weighted else None)
-        net.history.record("class_weighted", bool(weighted))

@@ -3,36 +3,124 @@
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
+from numbers import Integral
+from typing import ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone
-from sklearn.metrics import get_scorer
+from sklearn.metrics import get_scorer_names
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.preprocessing import LabelEncoder
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, column_or_1d
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
+from ._scoring import score_predictions
 from .metrics import aligned_proba
 
 _GRID = np.linspace(-6.0, 6.0, 61)
+_TAUS = np.linspace(0.0, 3.0, 31)
+#: binary problems: at most this many candidate thresholds (quantiles of the probabilities)
+MAX_THRESHOLDS = 2000
 
 
-class _FixedLabels(ClassifierMixin, BaseEstimator):
-    """A stand-in classifier whose ``predict`` returns labels computed already."""
+@dataclass
+class DecisionRule:
+    """The decision rule chosen by :func:`choose_offsets`.
 
-    def __init__(self, labels=None, classes=None):
-        self.labels = labels
-        self.classes = classes
+    ``predict`` is ``argmax(log p + offsets)``. ``threshold`` is set for two
+    classes (predict the second class when its probability is at least
+    ``threshold``), ``tau`` for the ``"prior"`` family of more classes.
+    """
 
-    def fit(self, X=None, y=None):
-        return self
+    offsets: np.ndarray
+    threshold: float | None
+    tau: float | None
+    best_score: float
+    default_score: float
 
-    @property
-    def classes_(self):
-        return self.classes
 
-    def predict(self, X):
-        return self.labels[X]
+def choose_offsets(proba, y, classes, scoring="balanced_accuracy", method="prior", n_passes=3):
+    r"""Per-class offsets on the log-probabilities that maximise ``scoring``.
+
+    ``proba`` are held-out (out-of-fold) probabilities of the samples whose
+    labels are ``y``, one column per entry of ``classes``. For two classes the
+    rule is a threshold on the probability of ``classes[1]``, found by
+    scanning the distinct probabilities (at most ``MAX_THRESHOLDS`` of
+    their quantiles); ties go to the threshold closest to 0.5. For more
+    classes, ``method="prior"`` searches the logit-adjustment family
+    :math:`b_c = -\tau \log \pi_c` over :math:`\tau \in [0, 3]` (ties to
+    the smallest :math:`\tau`), and ``method="per_class"`` runs
+    ``n_passes`` passes of coordinate ascent on a grid (:math:`b_0 = 0`).
+
+    Returns
+    -------
+    rule : DecisionRule
+    """
+    classes = np.asarray(classes)
+    log_proba = np.log(np.clip(proba, 1e-300, None))
+
+    def score(offsets):
+        labels = classes[np.argmax(log_proba + offsets, axis=1)]
+        return score_predictions(scoring, y, classes, labels=labels)
+
+    zeros = np.zeros(len(classes))
+    default = score(zeros)
+    threshold = tau = None
+    if len(classes) == 2:
+        offsets, threshold = _binary_threshold(proba[:, 1], score)
+    elif method == "prior":
+        counts = np.array([np.sum(y == label) for label in classes], dtype=float)
+        log_prior = np.log(np.maximum(counts, 1.0) / len(y))
+        tau = max((score(-t * log_prior), -t, t) for t in _TAUS)[2]
+        offsets = -tau * (log_prior - log_prior[0])
+    else:
+        offsets = _coordinate_ascent(score, zeros, n_passes)
+    return DecisionRule(offsets, threshold, tau, score(offsets), default)
+
+
+def _binary_threshold(p1, score):
+    """Scan candidate thresholds on ``p1``; return ``(offsets, threshold)``."""
+    p1 = np.clip(p1, 1e-12, 1 - 1e-12)
+    candidates = np.unique(p1)
+    if len(candidates) > MAX_THRESHOLDS:
+        candidates = np.unique(np.quantile(p1, np.linspace(0, 1, MAX_THRESHOLDS)))
+    candidates = np.unique(np.concatenate([candidates, [0.5]]))
+    best_value, best_threshold = -np.inf, 0.5
+    for threshold in candidates:
+        # predict 1 iff log p1 + b >= log p0, i.e. p1 >= threshold
+        value = score(np.array([0.0, _threshold_offset(threshold)]))
+        if value > best_value or (value == best_value and abs(threshold - 0.5) <
+                                  abs(best_threshold - 0.5)):
+            best_value, best_threshold = value, threshold
+    return np.array([0.0, _threshold_offset(best_threshold)]), float(best_threshold)
+
+
+def _threshold_offset(threshold):
+    return np.log(1 - threshold) - np.log(threshold) + 1e-12
+
+
+def _coordinate_ascent(score, offsets, n_passes):
+    best = score(offsets)
+    for _ in range(n_passes):
+        improved = False
+        for c in range(1, len(offsets)):
+            for value in _GRID:
+                trial = offsets.copy()
+                trial[c] = value
+                trial_score = score(trial)
+                if trial_score > best + 1e-12:
+                    best, offsets, improved = trial_score, trial, True
+        if not improved:
+            break
+    return offsets
+
+
+def apply_offsets(proba, offsets, classes):
+    """``classes[argmax(log proba + offsets)]``."""
+    scores = np.log(np.clip(proba, 1e-300, None)) + offsets
+    return np.asarray(classes)[np.argmax(scores, axis=1)]
 
 
 class TunedDecisionClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
@@ -41,12 +129,12 @@ class TunedDecisionClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
     The wrapped ``estimator`` (a classifier or a whole imbalanced-learn
     pipeline with its resampler) is cross-validated on the training data;
     its out-of-fold probabilities, on samples no resampler has touched, choose
-    per-class offsets :math:`b_c`, and ``predict`` returns
-    :math:`\arg\max_c \, \log p_c(x) + b_c`. For two
+    per-class offsets :math:`b_c` (see :func:`choose_offsets`), and
+    ``predict`` returns :math:`\arg\max_c \, \log p_c(x) + b_c`. For two
     classes this is a threshold on the probability of ``classes_[1]``
-    (``threshold_``), found by scanning every candidate; for more classes
-    the offsets are found by coordinate ascent over a grid (``b_0 = 0``).
-    scikit-learn's ``TunedThresholdClassifierCV`` covers the binary case only.
+    (``threshold_``); for more classes the offsets come from the
+    logit-adjustment family or from coordinate ascent. scikit-learn's
+    ``TunedThresholdClassifierCV`` covers the binary case only.
 
     ``predict_proba`` is the wrapped estimator's, unchanged: the offsets move
     the decisions, not the probabilities.
@@ -68,13 +156,15 @@ class TunedDecisionClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
     n_passes : int, default=3
         Coordinate-ascent passes over the classes (``method="per_class"``).
     random_state : int or None, default=None
-        Seeds the hold-out split.
+        Seeds the shuffled folds.
 
     Attributes
     ----------
     estimator_ : classifier
         The estimator refitted on all the data.
     classes_ : ndarray of shape (n_classes,)
+    n_features_in_ : int
+        Number of features seen in ``fit``.
     class_offsets_ : ndarray of shape (n_classes,)
         Offsets added to the log-probabilities.
     tau_ : float or None
@@ -99,6 +189,15 @@ class TunedDecisionClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
     True
     """
 
+    _parameter_constraints: ClassVar[dict] = {
+        "estimator": [HasMethods(["fit", "predict_proba"])],
+        "scoring": [StrOptions(set(get_scorer_names()))],
+        "cv": [Interval(Integral, 2, None, closed="left"), "cv_object"],
+        "method": [StrOptions({"prior", "per_class"})],
+        "n_passes": [Interval(Integral, 1, None, closed="left")],
+        "random_state": ["random_state"],
+    }
+
     def __init__(self, estimator, *, scoring="balanced_accuracy", cv=5, method="prior",
                  n_passes=3, random_state=None):
         self.estimator = estimator
@@ -110,81 +209,28 @@ class TunedDecisionClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
 
     def fit(self, X, y, **fit_params):
         """Tune the decisions on out-of-fold probabilities, then refit on all data."""
-        if self.method not in ("prior", "per_class"):
-            raise ValueError(f"method={self.method!r} is not supported; use 'prior' or "
-                             "'per_class'.")
+        self._validate_params()
+        validate_data(self, X, skip_check_array=True)
         y = column_or_1d(np.asarray(y), warn=True)
         check_classification_targets(y)
         encoder = LabelEncoder().fit(y)
         if len(encoder.classes_) < 2:
-            raise ValueError("y has a single class; tuning a decision needs two or more.")
+            raise ValueError(f"y has only one class ({encoder.classes_.tolist()!r}); tuning a "
+                             "decision needs samples of two or more.")
         cv = self.cv
-        if isinstance(cv, (int, np.integer)):
+        if isinstance(cv, Integral):
             cv = StratifiedKFold(int(cv), shuffle=True, random_state=self.random_state)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", "The least populated class")
             proba = cross_val_predict(clone(self.estimator), X, y, cv=cv,
                                       method="predict_proba", params=fit_params)
-        scorer = get_scorer(self.scoring)
-        y_valid = y
-
-        def score(offsets):
-            labels = encoder.classes_[np.argmax(log_proba + offsets, axis=1)]
-            return scorer(_FixedLabels(labels, encoder.classes_), np.arange(len(labels)),
-                          y_valid)
-
-        log_proba = np.log(np.clip(proba, 1e-300, None))
-        offsets = np.zeros(len(encoder.classes_))
-        self.default_score_ = score(offsets)
-        self.tau_ = None
-        if len(encoder.classes_) == 2:
-            offsets, self.threshold_ = self._binary(proba, score)
-        elif self.method == "prior":
-            log_prior = np.log(np.bincount(encoder.transform(y)) / len(y))
-            scores = [(score(-tau * log_prior), -abs(tau - 0.0), tau)
-                      for tau in np.linspace(0.0, 3.0, 31)]
-            self.tau_ = max(scores)[2]
-            offsets = -self.tau_ * (log_prior - log_prior[0])
-            self.threshold_ = None
-        else:
-            offsets = self._coordinate_ascent(score, offsets)
-            self.threshold_ = None
-        self.best_score_ = score(offsets)
-        self.class_offsets_ = offsets
+        rule = choose_offsets(proba, y, encoder.classes_, self.scoring, self.method,
+                              self.n_passes)
+        self.class_offsets_, self.threshold_, self.tau_ = rule.offsets, rule.threshold, rule.tau
+        self.best_score_, self.default_score_ = rule.best_score, rule.default_score
         self.classes_ = encoder.classes_
         self.estimator_ = clone(self.estimator).fit(X, y, **fit_params)
         return self
-
-    @staticmethod
-    def _binary(proba, score):
-        """Scan every distinct validation probability of class 1 as a threshold."""
-        p1 = np.clip(proba[:, 1], 1e-12, 1 - 1e-12)
-        candidates = np.unique(np.concatenate([p1, [0.5]]))
-        best = (-np.inf, 0.5)
-        for threshold in candidates:
-            # predict 1 iff log p1 + b >= log p0, i.e. p1 >= threshold
-            offset = np.log(1 - threshold) - np.log(threshold)
-            value = score(np.array([0.0, offset + 1e-12]))
-            if value > best[0] or (value == best[0] and abs(threshold - 0.5) <
-                                   abs(best[1] - 0.5)):
-                best = (value, threshold)
-        threshold = best[1]
-        return np.array([0.0, np.log(1 - threshold) - np.log(threshold) + 1e-12]), threshold
-
-    def _coordinate_ascent(self, score, offsets):
-        best = score(offsets)
-        for _ in range(self.n_passes):
-            improved = False
-            for c in range(1, len(offsets)):
-                for value in _GRID:
-                    trial = offsets.copy()
-                    trial[c] = value
-                    trial_score = score(trial)
-                    if trial_score > best + 1e-12:
-                        best, offsets, improved = trial_score, trial, True
-            if not improved:
-                break
-        return offsets
 
     def predict_proba(self, X):
         """The wrapped estimator's probabilities (not changed by the offsets)."""
@@ -193,9 +239,14 @@ class TunedDecisionClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
 
     def predict(self, X):
         """``classes_[argmax(log p + class_offsets_)]``."""
-        proba = self.predict_proba(X)
-        scores = np.log(np.clip(proba, 1e-300, None)) + self.class_offsets_
-        return self.classes_[np.argmax(scores, axis=1)]
+        return apply_offsets(self.predict_proba(X), self.class_offsets_, self.classes_)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        inner = self.estimator.__sklearn_tags__()
+        tags.input_tags = inner.input_tags
+        tags.non_deterministic = inner.non_deterministic
+        return tags
 
 
-__all__ = ["TunedDecisionClassifier"]
+__all__ = ["DecisionRule", "TunedDecisionClassifier", "apply_offsets", "choose_offsets"]

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-import inspect
+import warnings
 from numbers import Integral, Real
 from typing import ClassVar
 
 import numpy as np
 import torch
 from scipy.optimize import minimize_scalar
-from sklearn.preprocessing import LabelEncoder
+from sklearn.base import clone
+from sklearn.metrics import get_scorer_names
+from sklearn.model_selection import StratifiedKFold
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import (
+    HasMethods,
     Interval,
     Options,
     StrOptions,
@@ -20,38 +23,44 @@ from sklearn.utils._param_validation import (
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 from skorch import NeuralNetClassifier
-from skorch.callbacks import EarlyStopping, EpochTimer, PassthroughScoring, PrintLog
+from skorch.callbacks import Callback, EarlyStopping, EpochTimer, PassthroughScoring, PrintLog
 
+from . import _fitting
+from ._callbacks import DeferredReweighting, ValidationScore
+from ._fitting import (
+    FitData,
+    as_tensor,
+    check_device,
+    combine_members,
+    encode_labels,
+    fit_labels,
+    flatten_members,
+    named_parameters,
+    subset,
+    takes_any_keyword,
+)
+from ._optim import LR_SCHEDULES, WeightAverage, lr_factor
 from ._training import (
     ArrayBatches,
     ArrayDataset,
-    ValidationScore,
     resampled_sizes,
     seeded,
     stratified_holdout,
     torch_threads,
 )
-from ._weights import DeferredReweighting, class_weights
-from .losses import LOSSES, LogitAdjustedLoss, get_loss
-from .modules import MLP
+from ._weights import class_weights
+from .decision import apply_offsets, choose_offsets
+from .losses import LOSSES, get_loss
+from .modules import MODULES, get_module
+from .preprocessing import INPUT_TRANSFORMS
 
 _PREDICT_CHUNK = 4096
-
-#: ``max_epochs="auto"``: about this many optimiser steps, within the epoch bounds below.
-AUTO_STEPS = 2000
-AUTO_MIN_EPOCHS = 10
-AUTO_MAX_EPOCHS = 500
-
-
-class _FitData:
-    """Training and validation datasets prepared by ``fit``, handed through skorch."""
-
-    def __init__(self, train, valid):
-        self.train = train
-        self.valid = valid
-
-    def __len__(self):
-        return len(self.train)
+#: ``class_weight="auto"``: the weighting used for losses that do not correct for class
+#: frequencies themselves.
+AUTO_CLASS_WEIGHT = "balanced"
+#: an epoch's mean training loss this many times the first batch's counts as diverging
+DIVERGENCE_FACTOR = 100.0
+_BATCH_HOOKS = ("on_batch_begin", "on_batch_end", "on_grad_computed")
 
 
 class ImbalancedNetClassifier(NeuralNetClassifier):
@@ -69,25 +78,35 @@ class ImbalancedNetClassifier(NeuralNetClassifier):
 
     Parameters
     ----------
-    module : torch.nn.Module class or instance, default=MLP
-        The network; it must return logits of shape ``(n_samples, n_classes)``.
-        If its constructor takes ``n_features`` and/or ``n_classes`` they are
-        filled in from the data at fit time (the default :class:`~sklimb.modules.MLP`
-        does), other arguments come from ``module__<name>``.
+    module : str, torch.nn.Module class or instance, default="mlp"
+        The network: ``"mlp"`` (:class:`~sklimb.modules.MLP`, by default one
+        hidden layer of 100 units), ``"ensemble_mlp"``
+        (:class:`~sklimb.modules.EnsembleMLP`, k MLPs sharing their hidden
+        layers, TabM-mini) or your own module. It returns logits
+        of shape ``(n_samples, n_classes)``, or ``(n_samples, k, n_classes)``
+        for an ensemble of ``k`` members: training then averages the
+        per-member losses and prediction the member probabilities. If the
+        constructor declares a parameter ``n_features`` and/or ``n_classes``
+        (positional or keyword-only), it is filled in from the data at fit
+        time (``n_features`` counts the columns after ``input_transform``); a
+        constructor that only takes ``**kwargs`` receives the ``module__<name>``
+        parameters alone.
     loss : str or torch.nn.Module class, default="ce"
         ``"ce"``, ``"focal"``, ``"class_balanced"``, ``"ghm"``, ``"dice"``,
         ``"ldam"``, ``"logit_adjusted"`` or a loss class called as
         ``loss(**loss_params)(logits, target[, sample_weight=...])``.
-    class_weight : "auto", None, "balanced", "effective_number" or dict, default="auto"
+    class_weight : "auto", None, "balanced", "sqrt_balanced", "effective_number" or dict, \
+default="auto"
         Per-class weights given to the loss as its ``weight``; ``"balanced"``
-        is ``n_samples / (n_classes * n_c)``, ``"effective_number"`` the
-        class-balanced weights of Cui et al. with ``beta=0.999``; a dict maps
-        labels to weights. ``"auto"`` is ``"balanced"`` for every loss except
-        those that already correct for the class frequencies themselves
-        (``"class_balanced"``, ``"logit_adjusted"``, and any loss class with
-        ``corrects_class_frequency = True``), which get no extra weights, as
-        do loss classes without a named ``weight`` argument and a loss given
-        ``loss__weight``.
+        is ``n_samples / (n_classes * n_c)``, ``"sqrt_balanced"`` its square
+        root, ``"effective_number"`` the class-balanced weights of Cui et al.
+        with ``beta=0.999``; a dict maps labels to weights. ``"auto"`` is
+        ``"balanced"``, except that no class weights are added for losses that
+        already correct for the class frequencies (``"class_balanced"``,
+        ``"logit_adjusted"``, and any loss class with
+        ``corrects_class_frequency = True``), for loss classes that take no
+        ``weight`` argument, for a loss given ``loss__weight``, and when a
+        per-epoch ``sampler`` already balances the batches.
     class_weight_start : int or float, default=0.0
         Deferred re-weighting (DRW, Cao et al. 2019): the loss is trained
         without class weights for the first epochs and with ``class_weight_``
@@ -97,53 +116,92 @@ class ImbalancedNetClassifier(NeuralNetClassifier):
         so ``partial_fit`` and ``warm_start`` continue the count. The history
         key ``class_weighted`` says which epochs used the weights. ``0``
         weights every epoch; without ``class_weight`` it has no effect.
-    sampler : {"over", "under"} or None, default=None
+    sampler : {"over", "smote", "under"} or None, default=None
         Resample the training rows afresh in every epoch (validation data
         for early stopping is never resampled). ``"over"`` keeps every row
         and adds rows drawn with replacement until each class has
         ``round(n_max * sampling_ratio)`` rows (larger classes keep their
-        size); ``"under"`` draws, without replacement, a new random subset of
-        ``round(n_min / sampling_ratio)`` rows of each larger class (smaller
-        classes keep their size), so the network sees different majority rows
+        size); ``"smote"`` adds as many rows, each a fresh SMOTE interpolation
+        between a row and one of its 5 nearest same-class neighbours (on the
+        transformed inputs), so the network sees new synthetic rows in every
+        epoch instead of one fixed set; ``"under"`` draws, without
+        replacement, a new random subset of ``round(n_min / sampling_ratio)``
+        rows of each larger class (smaller classes keep their size), so the
+        network sees different majority rows
         across epochs. ``n_max``/``n_min`` are the largest/smallest class
         counts of the training rows. The drawn rows are always shuffled and
         keep their sample weights. Unlike resampling in a pipeline, the class
-        counts and class weights still come from the data ``fit`` receives.
+        counts still come from the data ``fit`` receives.
+    sampling_ratio : float, default=1.0
+        In ``(0, 1]``; the target class size relative to the largest class
+        (``"over"``) or the smallest class divided by it (``"under"``); 1
+        balances the classes exactly.
     prior_correction : bool, default=False
         Make ``predict_proba`` reflect the class distribution of the data
         ``fit`` received again. Re-weighting, resampling and logit
         adjustment train the network on a shifted class distribution, so its
         probabilities over-state the rare classes; with ``prior_correction``
-        the softmax is taken of ``logits - log m`` where ``m_c`` is the factor
-        by which training multiplied class ``c``: its ``class_weight_`` (when
-        the last epoch was weighted), the per-epoch ``sampler`` rate
-        ``resampled size / count``, the class-balanced loss's weights, focal
-        ``alpha``, and ``pi_c ** -tau`` of logit adjustment. ``predict`` is the
-        argmax of these probabilities, so decisions move back towards the
-        frequent classes. Resampling done by a pipeline step before the
-        network is not visible to it and is not corrected.
+        the softmax is taken of ``logits - log m`` where ``log m`` is
+        :meth:`training_log_shift`: the loss's own shift (its class weights
+        in force after the last epoch, focal ``alpha``, class-balanced
+        weights, ``-tau log prior`` of logit adjustment; see
+        :meth:`~sklimb.losses.ImbalanceLoss.class_log_shift`) plus the
+        per-epoch ``sampler`` rate ``resampled size / count``. ``predict`` is
+        the argmax of these probabilities. Resampling done by a pipeline step
+        before the network is not visible to it and is not corrected.
     temperature_scaling : bool, default=False
         Hold out a stratified ``validation_fraction`` (shared with early
         stopping), and after training divide the logits by the temperature
         ``temperature_`` that minimises the log-loss on it (Guo et al., 2017).
         It changes how confident ``predict_proba`` is, not ``predict``.
-    sampling_ratio : float, default=1.0
-        In ``(0, 1]``; the target class size relative to the largest class
-        (``"over"``) or the smallest class divided by it (``"under"``); 1
-        balances the classes exactly.
+    input_transform : {"standard", "robust", "piecewise_linear"}, transformer or None, \
+default="standard"
+        A transform of ``X`` fitted on the data ``fit`` receives and applied
+        before the network, so the features need no scaler of yours:
+        ``"standard"`` (:class:`~sklimb.preprocessing.StandardScaleSmoothClip`,
+        standardisation with a smooth clip of outliers at 3 standard
+        deviations), ``"robust"``
+        (:class:`~sklimb.preprocessing.RobustScaleSmoothClip`, the same with
+        the median and interquartile range), ``"piecewise_linear"``
+        (:class:`~sklimb.preprocessing.PiecewiseLinearEncoder`, the
+        piecewise-linear encoding on quantile bins), any scikit-learn
+        transformer (cloned), or ``None``. The fitted transform is
+        ``input_transform_``.
+    decision : str or None, default=None
+        ``None`` predicts the class of largest probability. A label-based
+        scikit-learn scorer name (``"balanced_accuracy"``, ``"f1_macro"``,
+        ...) instead chooses per-class offsets on the log-probabilities that
+        maximise it out of fold, as
+        :class:`~sklimb.decision.TunedDecisionClassifier` does: ``fit``
+        first cross-validates a copy of the estimator (``decision_cv``
+        stratified folds, so ``decision_cv`` extra fits), picks the offsets
+        on those out-of-fold probabilities, then fits on all the data.
+        ``predict`` changes, ``predict_proba`` does not. Inside a resampling
+        pipeline the folds are drawn from the resampled data; wrap the whole
+        pipeline in ``TunedDecisionClassifier`` to tune on untouched samples.
+    decision_cv : int, default=5
+        Folds for ``decision``, ``>= 2``.
     optimizer : torch optimizer class, default=torch.optim.AdamW
         Set its options as ``optimizer__<name>``.
-    lr : float, default=1e-3
-        Learning rate.
+    lr : float, default=5e-3
+        Learning rate (the peak of ``lr_schedule``).
+    lr_schedule : {"constant", "cosine", "flat_cosine"}, default="cosine"
+        Learning rate over the optimiser steps of a ``fit``: constant,
+        cosine decay from ``lr`` to 0, or ``lr`` for the first half then the
+        cosine decay.
+    ema_decay : float or None, default=0.99
+        Keep an exponential moving average of the weights with this decay in
+        ``(0, 1)`` (updated after every optimiser step) and use it for
+        prediction after training; ``None`` predicts with the last weights.
+        Ignored with ``early_stopping``, which restores the best epoch instead.
     max_epochs : int or "auto", default="auto"
-        Number of epochs (the maximum when ``early_stopping=True``).
-        ``"auto"`` sizes training in optimiser steps rather than epochs, so
-        that small data sets are not under-trained and large ones do not take
-        needlessly long: ``clip(ceil(2000 / batches_per_epoch), 10, 500)``
-        epochs, where ``batches_per_epoch`` counts the batches of a resampled
-        epoch when ``sampler`` is set. Each ``fit`` / ``partial_fit`` call
-        resolves it anew; the value used is ``max_epochs_``.
-    batch_size : int, default=128
+        Number of epochs (the maximum when ``early_stopping=True``), ``>= 1``.
+        ``"auto"`` trains 200 epochs, fewer when an epoch has more than 100
+        batches, so that a fit takes at most about 20,000 optimiser steps
+        (``clip(ceil(20000 / batches_per_epoch), 10, 200)``; the batches of
+        a resampled epoch when ``sampler`` is set). Each ``fit`` /
+        ``partial_fit`` call resolves it anew; the value used is ``max_epochs_``.
+    batch_size : int, default=200
         Mini-batch size; ``-1`` uses the whole training set.
     early_stopping : bool, default=False
         Hold out a stratified ``validation_fraction`` of the data ``fit``
@@ -158,8 +216,8 @@ class ImbalancedNetClassifier(NeuralNetClassifier):
     scoring : str, default="balanced_accuracy"
         Any scikit-learn scorer name, used for early stopping.
     random_state : int, RandomState instance or None, default=None
-        Seeds weight initialisation, dropout and shuffling. The global torch
-        RNG state is restored after ``fit``.
+        Seeds weight initialisation, dropout, shuffling and the folds of
+        ``decision``. The global torch RNG state is restored after ``fit``.
     n_threads : int or None, default=1
         torch intra-op threads used during ``fit`` and prediction (restored
         afterwards). One thread is fastest for small networks and when several
@@ -179,6 +237,13 @@ class ImbalancedNetClassifier(NeuralNetClassifier):
         Training samples of each class in the last ``fit``.
     class_weight_ : ndarray of shape (n_classes,) or None
         The class weights given to the loss.
+    class_offsets_ : ndarray of shape (n_classes,) or None
+        With ``decision``: the offsets added to the log-probabilities.
+    decision_threshold_ : float or None
+        With ``decision`` and two classes: ``predict`` gives ``classes_[1]``
+        when its probability is at least this value.
+    input_transform_ : transformer or None
+        The fitted ``input_transform``.
     n_features_in_ : int
         Number of features seen in ``fit``.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -194,6 +259,7 @@ class ImbalancedNetClassifier(NeuralNetClassifier):
     See Also
     --------
     sklimb.losses : the loss functions and their formulas.
+    sklimb.modules : the networks.
 
     Examples
     --------
@@ -202,38 +268,46 @@ class ImbalancedNetClassifier(NeuralNetClassifier):
     >>> X, y = make_classification(n_samples=300, weights=[0.9], random_state=0)
     >>> clf = ImbalancedNetClassifier(loss="focal", loss__gamma=2.0, class_weight="balanced",
     ...                               max_epochs=5, random_state=0)
-    >>> clf.fit(X.astype("float32"), y).predict(X[:3]).shape
+    >>> clf.fit(X, y).predict(X[:3]).shape
     (3,)
     """
 
     prefixes_: ClassVar[list] = [*NeuralNetClassifier.prefixes_, "loss"]
 
     _parameter_constraints: ClassVar[dict] = {
+        "module": [StrOptions(set(MODULES)), type, torch.nn.Module, callable],
         "loss": [StrOptions(set(LOSSES)), type, callable],
-        "class_weight": [None, StrOptions({"auto", "balanced", "effective_number"}), dict],
+        "class_weight": [None, StrOptions({"auto", "balanced", "sqrt_balanced",
+                                           "effective_number"}), dict],
         "class_weight_start": [Interval(Integral, 0, None, closed="left"),
                                Interval(Real, 0, 1, closed="left")],
-        "sampler": [None, StrOptions({"over", "under"})],
+        "sampler": [None, StrOptions({"over", "smote", "under"})],
         "sampling_ratio": [Interval(Real, 0, 1, closed="right")],
         "prior_correction": ["boolean"],
         "temperature_scaling": ["boolean"],
+        "input_transform": [None, StrOptions(set(INPUT_TRANSFORMS)),
+                            HasMethods(["fit", "transform"])],
+        "decision": [None, StrOptions(set(get_scorer_names()))],
+        "decision_cv": [Interval(Integral, 2, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],
-        "max_epochs": [Interval(Integral, 0, None, closed="left"), StrOptions({"auto"})],
+        "lr_schedule": [StrOptions(set(LR_SCHEDULES))],
+        "ema_decay": [None, Interval(Real, 0, 1, closed="neither")],
+        "max_epochs": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "batch_size": [Interval(Integral, 1, None, closed="left"),
                        Options(Integral, {-1})],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
-        "scoring": [str],
+        "scoring": [StrOptions(set(get_scorer_names()))],
         "random_state": ["random_state"],
         "n_threads": [None, Interval(Integral, 1, None, closed="left")],
     }
 
-    def __init__(self, module=MLP, *, loss="ce", class_weight="auto", class_weight_start=0.0,
-                 sampler=None, sampling_ratio=1.0, prior_correction=False,
-                 temperature_scaling=False,
-                 optimizer=torch.optim.AdamW, lr=1e-3,
-                 max_epochs="auto", batch_size=128,
+    def __init__(self, module="mlp", *, loss="ce", class_weight="auto",
+                 class_weight_start=0.0, sampler=None, sampling_ratio=1.0,
+                 prior_correction=False, temperature_scaling=False, input_transform="standard",
+                 decision=None, decision_cv=5, optimizer=torch.optim.AdamW, lr=5e-3,
+                 lr_schedule="cosine", ema_decay=0.99, max_epochs="auto", batch_size=200,
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=10,
                  scoring="balanced_accuracy", random_state=None, n_threads=1,
                  train_split=None, classes=None, verbose=0, **kwargs):
@@ -248,6 +322,11 @@ class ImbalancedNetClassifier(NeuralNetClassifier):
         self.sampling_ratio = sampling_ratio
         self.prior_correction = prior_correction
         self.temperature_scaling = temperature_scaling
+        self.input_transform = input_transform
+        self.decision = decision
+        self.decision_cv = decision_cv
+        self.lr_schedule = lr_schedule
+        self.ema_decay = ema_decay
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
@@ -272,23 +351,28 @@ class ImbalancedNetClassifier(NeuralNetClassifier):
         return self
 
     def _validate_hyperparameters(self):
+        if isinstance(self.loss, torch.nn.Module):
+            raise ValueError(
+                f"loss={self.loss!r} is a loss instance; pass the loss class and its "
+                "hyperparameters instead (loss=MyLoss, loss__<param>=...), so that clone() "
+                "and GridSearchCV can rebuild it."
+            )
         validate_parameter_constraints(
             self._parameter_constraints,
             {name: getattr(self, name) for name in self._parameter_constraints},
             caller_name=type(self).__name__,
         )
+        check_device(self.device)
 
     @property
     def _default_callbacks(self):
         callbacks = [
             ("epoch_timer", EpochTimer()),
-            ("train_loss", PassthroughScoring(name="train_loss", on_train=True)),
             ("valid_loss", PassthroughScoring(name="valid_loss")),
         ]
         start = self.class_weight_start  # get_params reads this before validation
         if isinstance(start, Real) and start != 0:
-            callbacks.append(("deferred_reweighting",
-                              DeferredReweighting(start)))
+            callbacks.append(("deferred_reweighting", DeferredReweighting(start)))
         if self.early_stopping is True:  # get_params reads this before validation
             callbacks += [
                 ("valid_score", ValidationScore(self.scoring)),
@@ -300,36 +384,51 @@ class ImbalancedNetClassifier(NeuralNetClassifier):
 
     # ---------------------------------------------------------- initialisation
     def initialize_module(self):
+        module = get_module(self.module)
         kwargs = self.get_params_for("module")
-        if not isinstance(self.module, torch.nn.Module):
-            accepted = _init_parameters(self.module)
-            for name, value in (("n_features", "n_features_in_"), ("n_classes", "classes_")):
-                if name in accepted and name not in kwargs:
-                    if not hasattr(self, value):
+        if not isinstance(module, torch.nn.Module):
+            declared = named_parameters(module)
+            for name in ("n_features", "n_classes"):
+                if name in declared and name not in kwargs:
+                    if not hasattr(self, "n_module_features_"):
                         raise ValueError(
                             f"{type(self).__name__} sizes the module from the data; call "
                             f"fit() first, or pass module__{name}."
                         )
-                    kwargs[name] = (self.n_features_in_ if name == "n_features"
+                    kwargs[name] = (self.n_module_features_ if name == "n_features"
                                     else len(self.classes_))
-        self.module_ = self.initialized_instance(self.module, kwargs)
+        self.module_ = self.initialized_instance(module, kwargs)
+        return self
+
+    def initialize_optimizer(self, triggered_directly=None):
+        """skorch's optimizer; Adam and AdamW use their fused implementation where it runs.
+
+        The fused kernels update all parameters in one pass instead of a dozen
+        small operations per parameter tensor, which on the CPU halves the
+        cost of an optimiser step of a small network. An explicit
+        ``optimizer__fused`` or ``optimizer__foreach`` is left alone.
+        """
+        args, kwargs = self.get_params_for_optimizer("optimizer",
+                                                     self.get_all_learnable_params())
+        if (self.optimizer in (torch.optim.Adam, torch.optim.AdamW)
+                and "fused" not in kwargs and "foreach" not in kwargs
+                and _fused_optimizer_runs_on(self.device)):
+            kwargs["fused"] = True
+        self.optimizer_ = self.optimizer(*args, **kwargs)
         return self
 
     def initialize_criterion(self):
         if self.get_params_for("criterion"):
             raise ValueError("set loss hyperparameters as loss__<name> (for example "
                              "loss__gamma=2.0), not criterion__<name>.")
-        if isinstance(self.loss, torch.nn.Module):
-            raise ValueError("pass the loss class, not an instance (loss=MyLoss, "
-                             "loss__<param>=...), so that clone() and GridSearchCV can "
-                             "rebuild it.")
+        self._validate_hyperparameters()
         loss_class = get_loss(self.loss)
         kwargs = self.get_params_for("loss")
-        accepted = _init_parameters(loss_class)
-        if accepted is not None:
-            unknown = sorted(set(kwargs) - accepted)
+        declared = named_parameters(loss_class)
+        if not takes_any_keyword(loss_class):
+            unknown = sorted(set(kwargs) - declared)
             if unknown:
-                valid = ", ".join(f"loss__{name}" for name in sorted(accepted - {
+                valid = ", ".join(f"loss__{name}" for name in sorted(declared - {
                     "weight", "class_counts", "reduction"})) or "none"
                 raise ValueError(
                     f"unknown loss parameter(s) {', '.join('loss__' + n for n in unknown)} "
@@ -337,15 +436,15 @@ class ImbalancedNetClassifier(NeuralNetClassifier):
                 )
         weight = getattr(self, "class_weight_", None)
         if weight is not None:
-            if accepted is not None and "weight" not in accepted:
+            if "weight" not in declared:
                 raise ValueError(f"class_weight={self.class_weight!r} needs a loss that accepts "
                                  f"a 'weight' argument; {loss_class.__name__} does not.")
             if "weight" in kwargs:
                 raise ValueError("give class weights either as class_weight or as "
                                  "loss__weight, not both.")
             kwargs["weight"] = torch.as_tensor(weight, dtype=torch.float32)
-        needs_counts = getattr(loss_class, "requires_class_counts", False) or (
-            accepted is not None and "class_counts" in accepted)
+        needs_counts = (getattr(loss_class, "requires_class_counts", False)
+                        or "class_counts" in declared)
         if needs_counts and "class_counts" not in kwargs:
             if not hasattr(self, "class_counts_"):
                 raise ValueError(f"{loss_class.__name__} needs the training class counts; "
@@ -386,17 +485,44 @@ class ImbalancedNetClassifier(NeuralNetClassifier):
         """
         warm = self.warm_start and self.__sklearn_is_fitted__()
         data = self._prepare_fit(X, y, sample_weight, first_call=not warm)
+        if not warm:
+            self._choose_decision(X, y, sample_weight, fit_params)
         return self._train(data, initialize=not warm, **fit_params)
 
     def partial_fit(self, X, y, classes=None, sample_weight=None, **fit_params):
         """Train for ``max_epochs`` more epochs on ``X, y`` without re-initialising.
 
         The first call sets up the classes (from ``classes`` if given, else
-        from ``y``), the class weights and class counts; later calls keep them.
+        from ``y``), the class weights, class counts and input transform;
+        later calls keep them. ``decision`` is tuned by ``fit`` only.
         """
         first = not self.__sklearn_is_fitted__()
         data = self._prepare_fit(X, y, sample_weight, first_call=first, classes=classes)
+        if first:
+            self.class_offsets_ = self.decision_threshold_ = None
         return self._train(data, initialize=first, **fit_params)
+
+    def _choose_decision(self, X, y, sample_weight, fit_params):
+        """Out-of-fold offsets for ``decision`` (see the class docstring)."""
+        self.class_offsets_ = self.decision_threshold_ = None
+        if self.decision is None:
+            return
+        inner = clone(self).set_params(decision=None, warm_start=False,
+                                       classes=self.classes_)
+        folds = StratifiedKFold(self.decision_cv, shuffle=True,
+                                random_state=self._seed() or 0)
+        y = np.asarray(y)
+        proba = np.zeros((len(y), len(self.classes_)))
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "The least populated class")
+            splits = list(folds.split(np.zeros(len(y)), y))
+        for train, test in splits:
+            weights = None if sample_weight is None else np.asarray(sample_weight)[train]
+            fold = clone(inner).fit(_rows(X, train), y[train], sample_weight=weights,
+                                    **fit_params)
+            proba[test] = fold.predict_proba(_rows(X, test))
+        rule = choose_offsets(proba, y, self.classes_, self.decision)
+        self.class_offsets_, self.decision_threshold_ = rule.offsets, rule.threshold
 
     def _train(self, data, initialize, **fit_params):
         seed = self._seed()
@@ -405,33 +531,65 @@ class ImbalancedNetClassifier(NeuralNetClassifier):
                                     else torch.Generator().manual_seed(seed))
             if initialize or not self.initialized_:
                 self.initialize()
+                self._check_module_output(data.train.X[:2])
             self._check_sample_weight_support(data.train)
             self.max_epochs_ = self._resolve_max_epochs(data.train)
-            super().partial_fit(data, None, epochs=self.max_epochs_, **fit_params)
+            self._start_schedule(data.train)
+            # skorch's partial_fit swallows every KeyboardInterrupt and returns a
+            # half-trained network as if training had finished. Here only a callback's
+            # request to stop (skorch's convention, used by EarlyStopping) ends training
+            # quietly; a KeyboardInterrupt from Ctrl-C stops the caller too.
+            self.notify("on_train_begin", X=data, y=None)
+            try:
+                self.fit_loop(data, None, epochs=self.max_epochs_, **fit_params)
+            except _StopTraining:
+                pass
+            self.notify("on_train_end", X=data, y=None)
+            if self._average is not None:
+                self._average.copy_to(self.module_)
+            self._average = None
             self.n_epochs_ = len(self.history)
             self.temperature_ = (self._fit_temperature(data.valid) if self.temperature_scaling
                                  else 1.0)
         return self
 
+    def _start_schedule(self, train):
+        batches = len(self.get_iterator(train, training=True))
+        self._total_steps = self.max_epochs_ * batches
+        self._step = 0
+        self._base_lrs = [group["lr"] for group in self.optimizer_.param_groups]
+        use_average = self.ema_decay is not None and not self.early_stopping
+        self._average = WeightAverage(self.module_, self.ema_decay) if use_average else None
+        self._first_loss = None
+
+    def _after_step(self):
+        """Advance the learning-rate schedule and the weight average by one step."""
+        self._step += 1
+        if self.lr_schedule != "constant":
+            factor = lr_factor(self.lr_schedule, self._step, self._total_steps)
+            for group, base in zip(self.optimizer_.param_groups, self._base_lrs, strict=True):
+                group["lr"] = base * factor
+        if self._average is not None:
+            self._average.update()
+
     def _class_weight_mode(self):
-        """``class_weight`` with ``"auto"`` resolved for the chosen loss."""
+        """``class_weight`` with ``"auto"`` resolved for the chosen loss and sampler."""
         if self.class_weight != "auto":
             return self.class_weight
+        if self.sampler is not None:
+            return None
         loss_class = get_loss(self.loss)
-        accepted = _init_parameters(loss_class)
-        takes_weight = accepted is not None and "weight" in accepted
+        takes_weight = "weight" in named_parameters(loss_class)
         if (getattr(loss_class, "corrects_class_frequency", False) or not takes_weight
                 or "weight" in self.get_params_for("loss")):
             return None
-        return "balanced"
+        return AUTO_CLASS_WEIGHT
 
     def _resolve_max_epochs(self, train):
-        """``max_epochs``, or for ``"auto"`` the epochs that give about ``AUTO_STEPS`` updates."""
+        """``max_epochs``, or for ``"auto"`` the epochs of :func:`_fitting.auto_epochs`."""
         if self.max_epochs != "auto":
             return int(self.max_epochs)
-        steps_per_epoch = max(len(self.get_iterator(train, training=True)), 1)
-        epochs = -(-AUTO_STEPS // steps_per_epoch)  # ceil
-        return int(np.clip(epochs, AUTO_MIN_EPOCHS, AUTO_MAX_EPOCHS))
+        return _fitting.auto_epochs(len(self.get_iterator(train, training=True)))
 
     def _fit_temperature(self, valid):
         """The temperature minimising the validation log-loss (Guo et al., 2017)."""
@@ -473,13 +631,16 @@ class ImbalancedNetClassifier(NeuralNetClassifier):
         X, y = self._validate_X(X, y, reset=first_call)
         check_classification_targets(y)
         if first_call:
-            self.label_encoder_ = _fit_labels(y, self.classes if classes is None else classes)
-        y_encoded = _encode(self.label_encoder_, y)
-        n_classes = len(self.classes_)
+            self.label_encoder_ = fit_labels(y, self.classes if classes is None else classes)
+        y_encoded = encode_labels(self.label_encoder_, y)
         if first_call:
-            self.class_counts_ = np.bincount(y_encoded, minlength=n_classes)
+            self.class_counts_ = np.bincount(y_encoded, minlength=len(self.classes_))
             self.class_weight_ = class_weights(self._class_weight_mode(), self.classes_,
                                                self.class_counts_)
+            self.input_transform_ = self._fit_input_transform(X)
+        X = self._transform_input(X)
+        if first_call:
+            self.n_module_features_ = X.shape[1]
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float32,
                                                  ensure_non_negative=True)
@@ -488,21 +649,40 @@ class ImbalancedNetClassifier(NeuralNetClassifier):
                                  "sample needs a positive weight.")
         device = self.device if self.device else "cpu"
         dataset = ArrayDataset(
-            _as_tensor(X, device), torch.as_tensor(y_encoded, device=device),
+            as_tensor(X, device), torch.as_tensor(y_encoded, device=device),
             None if sample_weight is None else torch.as_tensor(sample_weight, device=device),
         )
         if not self.early_stopping and not self.temperature_scaling:
-            return _FitData(dataset, None)
+            return FitData(dataset, None)
         train, valid = stratified_holdout(y_encoded, self.validation_fraction, self._seed())
-        return _FitData(_subset(dataset, train), _subset(dataset, valid))
+        return FitData(subset(dataset, train), subset(dataset, valid))
+
+    def _fit_input_transform(self, X):
+        if self.input_transform is None:
+            return None
+        if isinstance(self.input_transform, str):
+            transform = INPUT_TRANSFORMS[self.input_transform]()
+        else:
+            transform = clone(self.input_transform)
+        return transform.fit(X)
+
+    def _transform_input(self, X):
+        transform = getattr(self, "input_transform_", None)
+        if transform is None:
+            return X
+        return np.asarray(transform.transform(X), dtype=np.float32)
 
     def _validate_X(self, X, y=None, reset=False):
-        kwargs = dict(reset=reset, dtype=np.float32, allow_nd=True, ensure_all_finite=True)
+        kwargs = dict(reset=reset, dtype=np.float32, ensure_all_finite=True)
         try:
             if y is None:
                 return validate_data(self, X, **kwargs)
             return validate_data(self, X, y, ensure_min_samples=2, **kwargs)
         except ValueError as exc:
+            if "Found array with dim" in str(exc):
+                shape = np.asarray(X).shape
+                raise ValueError(f"X must be 2-D (n_samples, n_features); got an array with "
+                                 f"{len(shape)} dimensions and shape {shape}.") from exc
             if "could not convert" in str(exc):
                 raise ValueError(
                     f"X must contain only numbers; {exc}. Encode categorical or text columns "
@@ -515,25 +695,45 @@ class ImbalancedNetClassifier(NeuralNetClassifier):
         if dataset.sample_weight is None:
             return
         forward = getattr(self.criterion_, "forward", self.criterion_)
-        try:
-            parameters = inspect.signature(forward).parameters
-        except (TypeError, ValueError):
-            return
-        if "sample_weight" not in parameters and not any(
-                p.kind is p.VAR_KEYWORD for p in parameters.values()):
+        if "sample_weight" not in named_parameters(forward) and not takes_any_keyword(forward):
             raise ValueError(
                 f"sample_weight was given but the loss {type(self.criterion_).__name__} does "
                 "not accept a sample_weight argument in forward(); use one of the sklimb "
                 "losses or add the argument."
             )
 
+    def _check_module_output(self, X_probe):
+        """Fail early, with the sizes involved, when the module's output does not fit."""
+        self.module_.eval()
+        with torch.no_grad():
+            output = self.module_(X_probe)
+        if isinstance(output, (tuple, list)):
+            output = output[0]
+        n_classes = len(self.classes_)
+        if output.ndim not in (2, 3) or output.shape[-1] != n_classes:
+            raise ValueError(
+                f"the module returns outputs of shape {tuple(output.shape)} for "
+                f"{len(X_probe)} samples, but there are n_classes={n_classes} classes; it "
+                "must return logits of shape (n_samples, n_classes), or (n_samples, k, "
+                "n_classes) for an ensemble of k members."
+            )
+
+    def notify(self, method_name, **cb_kwargs):
+        """skorch's notify; a callback raising ``KeyboardInterrupt`` asks to stop training."""
+        getattr(self, method_name)(self, **cb_kwargs)
+        for _, callback in self.callbacks_:
+            try:
+                getattr(callback, method_name)(self, **cb_kwargs)
+            except KeyboardInterrupt as stop:
+                raise _StopTraining from stop
+
     # skorch hooks: route the prepared tensors around skorch's Dataset/DataLoader
     def check_data(self, X, y=None):
-        if not isinstance(X, _FitData):
+        if not isinstance(X, FitData):
             super().check_data(X, y)
 
     def get_split_datasets(self, X, y=None, **fit_params):
-        if isinstance(X, _FitData):
+        if isinstance(X, FitData):
             return X.train, X.valid
         return super().get_split_datasets(X, y, **fit_params)
 
@@ -554,32 +754,99 @@ class ImbalancedNetClassifier(NeuralNetClassifier):
         sample_weight = None
         if isinstance(y_true, (tuple, list)):
             y_true, sample_weight = y_true
+        if not training and y_pred.ndim == 3:
+            y_pred = combine_members(y_pred)
+        elif y_pred.ndim == 3:
+            y_pred, y_true, sample_weight = flatten_members(y_pred, y_true, sample_weight)
         if sample_weight is None:
             return self.criterion_(y_pred, y_true)
         return self.criterion_(y_pred, y_true, sample_weight=sample_weight)
 
-    def train_step(self, batch, **fit_params):
-        step = super().train_step(batch, **fit_params)
-        if not torch.isfinite(step["loss"]):
+    def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
+        """One training epoch over in-memory batches, with a lean step.
+
+        Validation epochs and other iterators go through skorch. Every batch's
+        loss and size are recorded in the history as skorch does, and the
+        epoch's mean training loss as ``train_loss``. Callbacks are called
+        for every batch only if one of them implements a per-batch hook
+        (``on_batch_begin``, ``on_batch_end``, ``on_grad_computed``); then
+        the step is skorch's ``train_step``.
+        """
+        if not training or not isinstance(iterator, ArrayBatches):
+            return super().run_single_epoch(iterator, training, prefix, step_fn, **fit_params)
+        hooks = self._batch_hooks()
+        self._set_training(True)
+        history = self.history
+        total, n_rows, n_batches = 0.0, 0, 0
+        for batch in iterator:
+            if hooks:
+                self.notify("on_batch_begin", batch=batch, training=True)
+                step = step_fn(batch, **fit_params)
+                loss = step["loss"].item()
+            else:
+                history.new_batch()
+                loss = self._fast_step(batch, **fit_params)
+            self._after_step()
+            rows = len(batch[0])
+            history.record_batch(prefix + "_loss", loss)
+            history.record_batch(prefix + "_batch_size", rows)
+            if self._first_loss is None:  # the loss before any update of this fit
+                self._first_loss = loss
+            if hooks:
+                self.notify("on_batch_end", batch=batch, training=True, **step)
+            total += loss * rows
+            n_rows += rows
+            n_batches += 1
+        history.record(prefix + "_batch_count", n_batches)
+        self._record_training_loss(total / max(n_rows, 1))
+
+    def _batch_hooks(self):
+        """Whether any callback implements a per-batch hook."""
+        for _, callback in self.callbacks_:
+            for name in _BATCH_HOOKS:
+                if getattr(type(callback), name) is not getattr(Callback, name):
+                    return True
+        return False
+
+    def _fast_step(self, batch, **fit_params):
+        X_batch, y_batch = batch
+        self._zero_grad_optimizer()
+        loss = self.get_loss(self.module_(X_batch, **fit_params), y_batch, X=X_batch,
+                             training=True)
+        loss.backward()
+        self._step_optimizer(None)
+        return loss.item()
+
+    def _record_training_loss(self, loss):
+        epoch = len(self.history)
+        if not np.isfinite(loss):
             raise FloatingPointError(
-                f"training diverged: the loss became {step['loss'].detach().item()} in epoch "
-                f"{len(self.history)}. Lower the learning rate (lr={self.lr}), scale the "
-                "features (e.g. StandardScaler) or check the loss hyperparameters."
+                f"training diverged: the loss became {loss} in epoch {epoch}. Lower the "
+                f"learning rate (lr={self.lr}), scale the features (input_transform='standard' "
+                "or a StandardScaler) or check the loss hyperparameters."
             )
-        return step
+        if self._first_loss is not None and \
+                loss > DIVERGENCE_FACTOR * max(self._first_loss, 1e-3):
+            warnings.warn(
+                f"training is diverging: the loss grew from {self._first_loss:.3g} on the "
+                f"first batch to a mean of {loss:.3g} in epoch {epoch}. Lower the learning "
+                f"rate (lr={self.lr}) or scale the features.", RuntimeWarning, stacklevel=2)
+            self._first_loss = np.inf  # warn once per fit
+        self.history.record("train_loss", loss)
 
     # -------------------------------------------------------------- prediction
     def forward_logits(self, X):
-        """Logits of the network for a tensor ``X``, in evaluation mode, in chunks."""
+        """Logits of the network for a tensor ``X``, in evaluation mode, in chunks.
+
+        An ensemble's member logits are combined into ``log`` of their mean
+        probabilities (see :class:`~sklimb.modules.EnsembleMLP`).
+        """
         self._set_training(False)
         chunk = max(self.batch_size if self.batch_size > 0 else len(X), _PREDICT_CHUNK)
         outputs = []
         with torch.no_grad():
             for start in range(0, len(X), chunk):
-                output = self.module_(X[start:start + chunk])
-                if isinstance(output, (tuple, list)):
-                    output = output[0]
-                outputs.append(output)
+                outputs.append(combine_members(self.module_(X[start:start + chunk])))
         return torch.cat(outputs) if outputs else torch.empty(0, len(self.classes_))
 
     def predict_proba(self, X):
@@ -594,9 +861,9 @@ class ImbalancedNetClassifier(NeuralNetClassifier):
         proba : ndarray of shape (n_samples, n_classes)
         """
         check_is_fitted(self)
-        X = self._validate_X(X)
+        X = self._transform_input(self._validate_X(X))
         with torch_threads(self.n_threads):
-            logits = self._decision_logits(_as_tensor(X, self.device or "cpu"))
+            logits = self._decision_logits(as_tensor(X, self.device or "cpu"))
         logits = logits / getattr(self, "temperature_", 1.0)
         nonlinearity = self.predict_nonlinearity
         if callable(nonlinearity):
@@ -604,10 +871,21 @@ class ImbalancedNetClassifier(NeuralNetClassifier):
         else:
             proba = torch.softmax(logits.double(), dim=1)
         proba = proba.cpu().numpy()
+        if not np.isfinite(proba).all():
+            bad = int((~np.isfinite(proba).all(axis=1)).sum())
+            raise ValueError(
+                f"the network's outputs are not finite for {bad} of {len(proba)} rows of X, "
+                f"whose features reach {np.abs(X).max():.3g}; scale the features "
+                "(input_transform='standard', or a StandardScaler before the network)."
+            )
         return proba / proba.sum(axis=1, keepdims=True)
 
     def training_log_shift(self):
         """``log m_c``: how training multiplied each class (see ``prior_correction``).
+
+        The loss's own :meth:`~sklimb.losses.ImbalanceLoss.class_log_shift`
+        (for a loss without that method, the class weights the estimator gave
+        it, if the last epoch used them) plus the per-epoch ``sampler`` rate.
 
         Returns
         -------
@@ -615,29 +893,24 @@ class ImbalancedNetClassifier(NeuralNetClassifier):
             Zero for a plain unweighted fit.
         """
         check_is_fitted(self)
-        tiny = np.finfo(np.float64).tiny
         counts = np.maximum(np.asarray(self.class_counts_, dtype=np.float64), 1.0)
         shift = np.zeros(len(counts))
-        weight = getattr(self.criterion_, "weight", None)
-        if isinstance(weight, torch.Tensor):  # the weight in force after the last epoch
-            shift += np.log(np.maximum(weight.detach().cpu().double().numpy(), tiny))
+        if hasattr(self.criterion_, "class_log_shift"):
+            loss_shift = self.criterion_.class_log_shift()
+            if loss_shift is not None:
+                shift += loss_shift.detach().double().cpu().numpy()
+        elif self.class_weight_ is not None and self.history[-1].get("class_weighted", True):
+            shift += np.log(np.maximum(self.class_weight_, np.finfo(np.float64).tiny))
         if self.sampler is not None:
             sizes = resampled_sizes(self.class_counts_, self.sampler, self.sampling_ratio)
-            shift += np.log(np.maximum(sizes, tiny) / counts)
-        for name in ("class_weight", "alpha"):  # class-balanced weights, focal alpha
-            extra = getattr(self.criterion_, name, None)
-            if isinstance(extra, torch.Tensor):
-                extra = extra.detach().cpu().double().numpy()
-                if extra.ndim == 0:  # binary RetinaNet alpha: class 1 alpha, class 0 1 - alpha
-                    extra = np.array([1.0 - extra, extra])
-                shift += np.log(np.maximum(extra, tiny))
-        if isinstance(self.criterion_, LogitAdjustedLoss) and self.criterion_.tau:
-            prior = self.criterion_.class_counts.double().clamp_min(1.0).numpy()
-            shift -= self.criterion_.tau * np.log(prior / prior.sum())
+            shift += np.log(np.maximum(sizes, np.finfo(np.float64).tiny) / counts)
         return shift
 
     def predict(self, X):
         """Predicted class labels (the original labels of ``y``).
+
+        The class of largest probability, or with ``decision`` the class of
+        largest ``log p + class_offsets_``.
 
         Parameters
         ----------
@@ -648,6 +921,8 @@ class ImbalancedNetClassifier(NeuralNetClassifier):
         y_pred : ndarray of shape (n_samples,)
         """
         proba = self.predict_proba(X)
+        if getattr(self, "class_offsets_", None) is not None:
+            return apply_offsets(proba, self.class_offsets_, self.classes_)
         return self.classes_[proba.argmax(axis=1)]
 
     def __sklearn_tags__(self):
@@ -656,49 +931,19 @@ class ImbalancedNetClassifier(NeuralNetClassifier):
         return tags
 
 
-def _init_parameters(factory):
-    """Names accepted by ``factory``'s constructor, or None if it takes ``**kwargs``."""
-    try:
-        parameters = inspect.signature(factory).parameters
-    except (TypeError, ValueError):
-        return None
-    if any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
-        return None
-    return {name for name, p in parameters.items() if p.kind is not p.VAR_POSITIONAL}
+class _StopTraining(Exception):
+    """A callback asked to stop training (it raised ``KeyboardInterrupt``, as in skorch)."""
 
 
-def _fit_labels(y, classes):
-    encoder = LabelEncoder().fit(y if classes is None else np.asarray(classes))
-    if classes is not None:
-        missing = np.setdiff1d(np.unique(y), encoder.classes_)
-        if missing.size:
-            raise ValueError(f"y contains labels {missing.tolist()!r} that are not in "
-                             f"classes={encoder.classes_.tolist()!r}.")
-    if len(encoder.classes_) < 2:
-        raise ValueError(
-            f"y has only one class ({encoder.classes_.tolist()!r}); a classifier needs "
-            "samples of at least two classes. Check the labels or the data split."
-        )
-    return encoder
+def _rows(X, index):
+    """Rows ``index`` of an array or DataFrame."""
+    return X.iloc[index] if hasattr(X, "iloc") else np.asarray(X)[index]
 
 
-def _encode(encoder, y):
-    try:
-        return encoder.transform(y).astype(np.int64)
-    except ValueError as exc:
-        raise ValueError(f"y contains labels the classifier was not set up with "
-                         f"(classes are {encoder.classes_.tolist()!r}): {exc}") from exc
-
-
-def _as_tensor(array, device):
-    """A tensor sharing memory with ``array`` where possible (copied if read-only)."""
-    return torch.as_tensor(np.require(array, requirements="W"), device=device)
-
-
-def _subset(dataset, indices):
-    index = torch.as_tensor(indices, device=dataset.X.device)
-    weights = None if dataset.sample_weight is None else dataset.sample_weight[index]
-    return ArrayDataset(dataset.X[index], dataset.y[index], weights)
+def _fused_optimizer_runs_on(device):
+    """Whether torch's fused Adam/AdamW kernels exist for ``device`` (CPU or CUDA)."""
+    kind = torch.device(device or "cpu").type
+    return kind == "cpu" or (kind == "cuda" and torch.cuda.is_available())
 
 
 __all__ = ["ImbalancedNetClassifier"]

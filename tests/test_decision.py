@@ -105,7 +105,8 @@ def test_string_labels_and_a_resampling_pipeline():
 
 def test_errors():
     X, y = binary_data()
-    with pytest.raises(ValueError, match="method='best' is not supported"):
+    with pytest.raises(ValueError, match=r"'method' parameter of TunedDecisionClassifier must "
+                                         r"be a str among .*Got 'best'"):
         TunedDecisionClassifier(LogisticRegression(), method="best").fit(X, y)
-    with pytest.raises(ValueError, match="single class"):
+    with pytest.raises(ValueError, match="only one class"):
         TunedDecisionClassifier(LogisticRegression()).fit(X, np.zeros(len(y)))

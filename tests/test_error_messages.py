@@ -58,7 +58,8 @@ def test_early_stopping_scorer_failure_is_explained(data):
     ({"activation": "swish"}, "module__activation='swish' is not supported"),
     ({"norm": "group"}, "module__norm='group' is not supported"),
     ({"dropout": 1.0}, r"module__dropout must lie in \[0, 1\)"),
-    ({"hidden_layer_sizes": (8, 0)}, "module__hidden_layer_sizes must hold positive"),
+    ({"hidden_layer_sizes": (8, 0)}, "module__hidden_layer_sizes must be a sequence of "
+                                     "positive integers"),
 ])
 def test_mlp_rejects_bad_settings(kwargs, match):
     with pytest.raises(ValueError, match=match):

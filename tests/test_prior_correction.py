@@ -84,7 +84,8 @@ def test_temperature_scaling_fixes_an_overconfident_net():
                                flip_y=0.15, random_state=1)
     X_train, X_test, y_train, y_test = train_test_split(X.astype(np.float32), y, stratify=y,
                                                         random_state=0)
-    params = dict(max_epochs=60, module__dropout=0.0, class_weight=None, random_state=0)
+    params = dict(module="mlp", max_epochs=60, module__dropout=0.0, class_weight=None,
+                  random_state=0)
     raw = ImbalancedNetClassifier(**params).fit(X_train, y_train)
     scaled = ImbalancedNetClassifier(temperature_scaling=True, **params).fit(X_train, y_train)
     assert raw.temperature_ == 1.0

@@ -52,7 +52,7 @@ def test_batches_carry_targets_and_sample_weights_of_the_same_rows():
 def test_batch_norm_module_trains_when_the_last_batch_would_hold_one_sample():
     X = np.random.RandomState(0).randn(129, 4).astype(np.float32)
     y = np.arange(129) % 2
-    clf = ImbalancedNetClassifier(module__norm="batch", max_epochs=2, batch_size=64,
+    clf = ImbalancedNetClassifier(module="mlp", module__norm="batch", max_epochs=2, batch_size=64,
                                   random_state=0).fit(X, y)
     assert clf.history[-1, "train_batch_count"] == 2
 

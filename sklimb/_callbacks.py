@@ -1,0 +1,88 @@
+"""Callbacks the estimator adds itself: validation scoring and deferred re-weighting."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+import torch
+from sklearn.metrics import get_scorer
+from skorch.callbacks import Callback
+
+from ._scoring import score_predictions
+
+
+class ValidationScore(Callback):
+    """Score the network on the validation set at the end of every epoch.
+
+    Predictions are made on the encoded labels directly (no input validation)
+    and scored with ``sklearn.metrics.get_scorer(scoring)``; the score is
+    recorded in the history as ``valid_score`` (greater is better).
+    """
+
+    def __init__(self, scoring="balanced_accuracy"):
+        self.scoring = scoring
+
+    def initialize(self):
+        get_scorer(self.scoring)  # fail early on an unknown name
+        return self
+
+    def on_epoch_end(self, net, dataset_valid=None, **kwargs):
+        if dataset_valid is None:
+            return
+        proba = torch.softmax(net.forward_logits(dataset_valid.X).double(), dim=1).cpu().numpy()
+        y_true = dataset_valid.y.cpu().numpy()
+        try:
+            score = score_predictions(self.scoring, y_true, np.arange(proba.shape[1]),
+                                      proba=proba)
+        except ValueError as exc:
+            raise ValueError(
+                f"early stopping could not compute scoring={self.scoring!r} on the "
+                f"validation split ({len(np.unique(y_true))} of {proba.shape[1]} classes "
+                f"present): {exc}. Use a label-based scorer such as 'balanced_accuracy' "
+                "or a larger validation_fraction."
+            ) from exc
+        net.history.record("valid_score", float(score))
+
+
+def unweighted_epochs(start, max_epochs):
+    """Epochs trained without class weights under deferred re-weighting.
+
+    An int ``start`` is that number of epochs; a float in [0, 1) is the
+    fraction ``floor(start * max_epochs)`` of ``max_epochs``.
+    """
+    if isinstance(start, numbers.Integral):
+        return int(start)
+    return int(np.floor(start * max_epochs + 1e-9))
+
+
+class DeferredReweighting(Callback):
+    """Deferred re-weighting (DRW, Cao et al. 2019) of the loss's class weights.
+
+    At the start of every epoch the criterion's ``weight`` is set to ``None``
+    for the first :func:`unweighted_epochs` epochs and to the estimator's
+    ``class_weight_`` afterwards. Epochs are counted over the whole history
+    (``partial_fit`` and ``warm_start`` continue the count). Whether an epoch
+    was weighted is recorded in the history as ``class_weighted``.
+    """
+
+    def __init__(self, start=0.0):
+        self.start = start
+
+    def on_train_begin(self, net, **kwargs):
+        if getattr(net, "class_weight_", None) is not None and not hasattr(
+                net.criterion_, "weight"):
+            raise ValueError(
+                f"class_weight_start needs a loss that keeps its class weights in a 'weight' "
+                f"attribute; {type(net.criterion_).__name__} does not."
+            )
+
+    def on_epoch_begin(self, net, **kwargs):
+        class_weight = getattr(net, "class_weight_", None)
+        weighted = class_weight is not None and (
+            len(net.history) > unweighted_epochs(self.start, net.max_epochs_))
+        if class_weight is not None:
+            net.criterion_.weight = (
+                torch.as_tensor(class_weight, dtype=torch.float32, device=net.device or "cpu")
+                if weighted else None)
+        net.history.record("class_weighted", bool(weighted))
