@@ -30,7 +30,7 @@ from sklearn.preprocessing import StandardScaler
 from sklimb import compare
 from sklimb.datasets import load_long_tailed_digits
 
-EPOCHS = int(os.environ.get("SKLIMB_EXAMPLE_EPOCHS", "50"))
+EPOCHS = int(os.environ.get("SKLIMB_EXAMPLE_EPOCHS", "200"))
 
 X, y = load_long_tailed_digits(imbalance_ratio=20, return_X_y=True)
 print(f"{len(y)} images; the largest class is 20 times the smallest")
@@ -38,11 +38,12 @@ print(f"{len(y)} images; the largest class is 20 times the smallest")
 # %%
 # Run the comparison
 # ------------------
-# Strategies are written as ``[sampler+]loss[+weighting]``; any estimator can
-# join the table.
+# Strategies are written as ``[sampler+]loss[+weighting]``: each is the
+# estimator at its defaults with that loss, so ``"focal"`` here is
+# ``ImbalancedNetClassifier(loss="focal")``. Any estimator can join the table.
 strategies = {
-    "ce": "ce",
-    "ce + balanced weights": "ce+balanced",
+    "ce (the estimator's default: balanced weights)": "ce",
+    "ce without class weights": "ce+unweighted",
     "focal (gamma=1)": "focal+gamma=1",
     "logit adjusted": "logit_adjusted",
     "SMOTE + ce": "smote+ce",

@@ -3,22 +3,57 @@
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Mapping
+from numbers import Integral
 
 import numpy as np
 from joblib import Parallel, delayed
 from sklearn.base import clone
 from sklearn.metrics import precision_recall_fscore_support
 from sklearn.model_selection import RepeatedStratifiedKFold
+from sklearn.utils._param_validation import Interval, validate_params
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_X_y
 from tqdm.auto import tqdm
 
+from ._data import check_numeric_columns
+from .estimator import ImbalancedNetClassifier
 from .metrics import check_metrics, metric_kind, score_fold
 from .results import ComparisonResult
 from .strategies import DEFAULT_STRATEGIES, Strategy
 
+#: seconds to wait for a Dask scheduler given by address
+SCHEDULER_TIMEOUT = 10
 
+
+class SmallClassWarning(UserWarning):
+    """A class has fewer samples than the cross-validation has folds."""
+
+
+class ComparisonInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped :func:`compare`; ``result`` holds the folds that had finished.
+
+    ``result`` is ``None`` when no fit had finished, else a
+    :class:`~sklimb.results.ComparisonResult` with ``partial=True``.
+    """
+
+    def __init__(self, result, n_done, n_total):
+        super().__init__(f"comparison interrupted after {n_done} of {n_total} fits")
+        self.result = result
+        self.n_done = n_done
+        self.n_total = n_total
+
+
+@validate_params(
+    {"cv": [Interval(Integral, 2, None, closed="left")],
+     "n_repeats": [Interval(Integral, 1, None, closed="left")],
+     "random_state": [Interval(Integral, 0, None, closed="left")],
+     "n_jobs": [None, Integral],
+     "scale": ["boolean"], "net_params": [None, dict], "device": [None, str],
+     "progress": ["boolean"]},
+    prefer_skip_nested_validation=True,
+)
 def compare(X, y, strategies=None, *, metrics=None, cv=5, n_repeats=1, random_state=0,
             n_jobs=None, scheduler=None, scale=True, net_params=None, device=None,
             progress=True):
@@ -35,8 +70,9 @@ def compare(X, y, strategies=None, *, metrics=None, cv=5, n_repeats=1, random_st
     y : array-like of shape (n_samples,)
         Class labels (at least two classes).
     strategies : list or dict, default=None
-        Strategies to compare: strings such as ``"focal"``, ``"ce+balanced"``,
-        ``"smote+ce"`` (see :class:`~sklimb.strategies.Strategy`),
+        Strategies to compare: strings such as ``"focal"``, ``"ce+unweighted"``,
+        ``"smote+ce"`` (see :class:`~sklimb.strategies.Strategy`; a strategy
+        means the estimator with that loss at its defaults),
         :class:`~sklimb.strategies.Strategy` objects, or a dict mapping a
         name to either of those or to any scikit-learn / imbalanced-learn
         estimator or pipeline (your own baseline). ``None`` runs
@@ -46,7 +82,9 @@ def compare(X, y, strategies=None, *, metrics=None, cv=5, n_repeats=1, random_st
         ``geometric_mean``, ``minority_recall``, ``average_precision``,
         ``roc_auc``) or any scikit-learn scorer name. ``None`` uses all built-ins.
     cv : int, default=5
-        Number of stratified folds.
+        Number of stratified folds. A class with fewer samples is missing
+        from some test folds: a :class:`SmallClassWarning` says so, and the
+        per-class figures of that class average the folds that have it.
     n_repeats : int, default=1
         Repetitions of the cross-validation with different shuffles.
     random_state : int, default=0
@@ -56,12 +94,16 @@ def compare(X, y, strategies=None, *, metrics=None, cv=5, n_repeats=1, random_st
         uses one torch thread, so parallel fits do not oversubscribe cores.
     scheduler : str or dask.distributed.Client, default=None
         A Dask scheduler address or client: the fits then run on that
-        cluster through joblib's Dask backend (needs ``sklimb[dask]``).
+        cluster (needs ``sklimb[dask]``).
     scale : bool, default=True
         Put a ``StandardScaler`` before the sampler and the network.
     net_params : dict, default=None
-        Extra :class:`~sklimb.ImbalancedNetClassifier` parameters for every
-        strategy (for example ``{"max_epochs": 30}``).
+        :class:`~sklimb.ImbalancedNetClassifier` parameters for every
+        strategy (for example ``{"max_epochs": 30}``). A strategy's own
+        parts take precedence: ``net_params={"class_weight": "balanced"}``
+        applies to the strategies that name no weighting. ``loss`` and
+        ``random_state`` may not be given here (they are the strategy's and
+        ``random_state``'s).
     device : str, default=None
         Torch device for every network (``"cuda"`` for a GPU).
     progress : bool, default=True
@@ -72,48 +114,60 @@ def compare(X, y, strategies=None, *, metrics=None, cv=5, n_repeats=1, random_st
     result : ComparisonResult
         Scores per strategy, fold and metric, per-class reports and times.
 
+    Raises
+    ------
+    ComparisonInterrupted
+        On Ctrl-C; its ``result`` holds the fits that had finished.
+
     Examples
     --------
     >>> from sklimb import compare
     >>> from sklimb.datasets import load_long_tailed_digits
     >>> X, y = load_long_tailed_digits(imbalance_ratio=10, return_X_y=True)
-    >>> result = compare(X, y, ["ce", "ce+balanced"], cv=2, net_params={"max_epochs": 2},
-    ...                  progress=False)
+    >>> result = compare(X, y, ["ce", "ce+unweighted"], cv=2,
+    ...                  net_params={"max_epochs": 2}, progress=False)
     >>> sorted(result.summary().index)
-    ['ce', 'ce+balanced']
+    ['ce', 'ce+unweighted']
     """
     X, y = _check_data(X, y)
     metrics = check_metrics(metrics)
     named = _named_strategies(strategies)
-    classes, counts = np.unique(y, return_counts=True)
-    minority = classes[np.argmin(counts)]
-    splitter = RepeatedStratifiedKFold(n_splits=cv, n_repeats=n_repeats,
-                                       random_state=random_state)
     net_params = dict(net_params or {})
     if device is not None:
         net_params["device"] = device
-    splits = [(i // cv, i % cv, train, test)
-              for i, (train, test) in enumerate(splitter.split(X, y))]
+    _check_net_params(named, net_params)
+    classes, counts = np.unique(y, return_counts=True)
+    _warn_small_classes(classes, counts, cv)
+    minority = classes[np.argmin(counts)]
+    splitter = RepeatedStratifiedKFold(n_splits=cv, n_repeats=n_repeats,
+                                       random_state=random_state)
+    with warnings.catch_warnings():  # said once above, in our own words
+        warnings.filterwarnings("ignore", "The least populated class", UserWarning)
+        splits = [(i // cv, i % cv, train, test)
+                  for i, (train, test) in enumerate(splitter.split(X, y))]
     tasks = [(name, spec, repeat, fold, train, test)
              for name, spec in named.items() for repeat, fold, train, test in splits]
     shared = (metrics, classes, minority, scale, random_state, net_params)
-    rows = _execute(tasks, X, y, shared, n_jobs, scheduler, progress)
-    return ComparisonResult.from_rows(
-        rows, metrics={m: metric_kind(m) for m in metrics}, strategies=list(named),
-        classes=classes, class_counts=counts,
-        setup={"cv": cv, "n_repeats": n_repeats, "random_state": random_state,
-               "n_samples": len(y), "n_features": X.shape[1], "scale": scale,
-               "net_params": {k: repr(v) for k, v in net_params.items()}},
-    )
+    setup = {"cv": cv, "n_repeats": n_repeats, "random_state": random_state,
+             "n_samples": len(y), "n_features": X.shape[1], "scale": scale,
+             "net_params": {k: repr(v) for k, v in net_params.items()}}
+
+    def result_of(rows, partial=False):
+        return ComparisonResult.from_rows(
+            rows, metrics={m: metric_kind(m) for m in metrics}, strategies=list(named),
+            classes=classes, class_counts=counts, setup={**setup, "partial": partial})
+
+    rows = []
+    try:
+        _execute(tasks, X, y, shared, n_jobs, scheduler, progress, rows)
+    except KeyboardInterrupt as exc:
+        partial = result_of(rows, partial=True) if rows else None
+        raise ComparisonInterrupted(partial, len(rows), len(tasks)) from exc
+    return result_of(rows)
 
 
 def _check_data(X, y):
-    columns = getattr(X, "columns", None)
-    if columns is not None:
-        non_numeric = [str(c) for c, dtype in X.dtypes.items() if not _is_numeric(dtype)]
-        if non_numeric:
-            raise ValueError(f"feature columns {non_numeric} are not numeric; encode them "
-                             "first (for example with one-hot encoding) or drop them.")
+    check_numeric_columns(X)
     X, y = check_X_y(X, y, dtype=np.float32, ensure_all_finite=True, ensure_min_samples=2)
     check_classification_targets(y)
     if len(np.unique(y)) < 2:
@@ -122,8 +176,28 @@ def _check_data(X, y):
     return X, y
 
 
-def _is_numeric(dtype):
-    return dtype.kind in "biuf"
+def _check_net_params(named, net_params):
+    """Build every strategy's network once, so that bad ``net_params`` fail before any fit."""
+    for spec in named.values():
+        if isinstance(spec, Strategy):
+            params = spec.net_params(net_params, random_state=0)
+            ImbalancedNetClassifier(**params)._validate_hyperparameters()
+
+
+def _warn_small_classes(classes, counts, cv):
+    small = [(label, int(n)) for label, n in zip(classes, counts, strict=True) if n < cv]
+    if small:
+        listed = ", ".join(f"{_plain(label)!r} ({n})" for label, n in small)
+        warnings.warn(
+            f"class(es) {listed} have fewer samples than the {cv} folds, so some test folds "
+            "miss them; their per-class figures average the folds that have them, and "
+            "a lower cv keeps every class in every test fold.",
+            SmallClassWarning, stacklevel=3)
+
+
+def _plain(label):
+    """A numpy scalar label as the Python value it holds (for messages)."""
+    return label.item() if hasattr(label, "item") else label
 
 
 def _named_strategies(strategies):
@@ -166,8 +240,11 @@ def _run_fold(task, X, y, shared):
     start = time.perf_counter()
     scores, y_pred = score_fold(estimator, X[test], y[test], metrics, classes, minority)
     predict_time = time.perf_counter() - start
+    # NaN, not 0, for a class absent from the test fold (recall) or never predicted
+    # (precision): averages over folds then leave those folds out
     precision, recall, f1, support = precision_recall_fscore_support(
-        y[test], y_pred, labels=classes, zero_division=0)
+        y[test], y_pred, labels=classes, zero_division=np.nan)
+    f1 = np.where(support > 0, f1, np.nan)
     per_class = [
         {"class": label, "precision": p, "recall": r, "f1": f, "support": int(s)}
         for label, p, r, f, s in zip(classes, precision, recall, f1, support, strict=True)
@@ -176,26 +253,43 @@ def _run_fold(task, X, y, shared):
             "per_class": per_class, "fit_time": fit_time, "predict_time": predict_time}
 
 
-def _execute(tasks, X, y, shared, n_jobs, scheduler, progress):
+def _execute(tasks, X, y, shared, n_jobs, scheduler, progress, rows):
+    """Run every task, appending finished rows to ``rows`` as they complete."""
     bar = tqdm(total=len(tasks), desc="sklimb compare", unit="fit", disable=not progress)
     try:
         if scheduler is None:
             results = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
                 delayed(_run_fold)(task, X, y, shared) for task in tasks)
-            return _collect(results, bar)
-        return _collect(_on_dask(tasks, X, y, shared, scheduler), bar)
+        else:
+            results = _on_dask(tasks, X, y, shared, scheduler)
+        for row in results:
+            rows.append(row)
+            bar.update(1)
     finally:
         bar.close()
 
 
-def _on_dask(tasks, X, y, shared, scheduler):
-    """Submit every fold to a Dask cluster and yield results as they complete."""
+def connect(scheduler, timeout=None):
+    """A ``dask.distributed.Client`` for a scheduler address, with a clear error."""
+    timeout = SCHEDULER_TIMEOUT if timeout is None else timeout
     try:
-        from distributed import Client, as_completed
+        from distributed import Client
     except ImportError as exc:
         raise ImportError("a Dask scheduler was given but dask.distributed is not installed; "
                           "pip install 'sklimb[dask]'.") from exc
-    client = Client(scheduler, set_as_default=False) if isinstance(scheduler, str) else scheduler
+    try:
+        return Client(scheduler, set_as_default=False, timeout=timeout)
+    except (OSError, TimeoutError) as exc:
+        raise ValueError(f"could not reach the Dask scheduler at {scheduler!r} within "
+                         f"{timeout} s ({type(exc).__name__}: {exc}); check the address "
+                         "and that the scheduler is running.") from exc
+
+
+def _on_dask(tasks, X, y, shared, scheduler):
+    """Submit every fold to a Dask cluster and yield results as they complete."""
+    from distributed import as_completed
+
+    client = connect(scheduler) if isinstance(scheduler, str) else scheduler
     try:
         # hash=False gives this call's data keys of its own: with content-hashed keys a
         # second comparison on the same arrays (from another client, or right after the
@@ -204,19 +298,14 @@ def _on_dask(tasks, X, y, shared, scheduler):
         X_future, y_future = client.scatter([X, y], broadcast=True, hash=False)
         futures = [client.submit(_run_fold, task, X_future, y_future, shared, pure=False)
                    for task in tasks]
-        for future in as_completed(futures):
-            yield future.result()
+        try:
+            for future in as_completed(futures):
+                yield future.result()
+        finally:
+            client.cancel(futures)
     finally:
         if isinstance(scheduler, str):
             client.close()
 
 
-def _collect(results, bar):
-    rows = []
-    for row in results:
-        rows.append(row)
-        bar.update(1)
-    return rows
-
-
-__all__ = ["compare"]
+__all__ = ["ComparisonInterrupted", "SmallClassWarning", "compare", "connect"]

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from numbers import Integral
+
 import numpy as np
 import pandas as pd
+from sklearn.utils._param_validation import Interval, validate_params
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d
 
@@ -72,6 +75,13 @@ class Description:
                 f"imbalance_ratio={self.imbalance_ratio:.3g}, risks={len(self.risks)})")
 
 
+@validate_params(
+    {"y": ["array-like"],
+     "cv": [Interval(Integral, 1, None, closed="left")],
+     "smote_k": [Interval(Integral, 1, None, closed="left")],
+     "betas": ["array-like"]},
+    prefer_skip_nested_validation=True,
+)
 def describe(y, *, cv=5, smote_k=5, betas=DEFAULT_BETAS):
     r"""Describe the class distribution of ``y`` for imbalanced learning.
 
@@ -118,9 +128,6 @@ def describe(y, *, cv=5, smote_k=5, betas=DEFAULT_BETAS):
     if len(y) == 0:
         raise ValueError("y is empty; describe needs at least one label.")
     check_classification_targets(y)
-    for name, value in (("cv", cv), ("smote_k", smote_k)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name} must be an integer >= 1; got {name}={value!r}.")
     classes, counts = np.unique(y, return_counts=True)
     order = np.argsort(-counts, kind="stable")
     classes, counts = classes[order], counts[order]

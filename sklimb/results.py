@@ -22,7 +22,9 @@ class ComparisonResult:
         ``"threshold"`` or ``"ranking"``.
     per_class : pandas.DataFrame
         One row per strategy x repeat x fold x class with ``precision``,
-        ``recall``, ``f1`` and ``support``.
+        ``recall``, ``f1`` and ``support``. Recall and F1 are NaN in a fold
+        whose test part has no sample of the class, precision when the class
+        was never predicted; averages over folds leave those folds out.
     times : pandas.DataFrame
         ``fit_time`` and ``predict_time`` in seconds per strategy and fold.
     metrics : dict
@@ -32,7 +34,8 @@ class ComparisonResult:
     classes, class_counts : ndarray
         Labels and their counts in the whole data.
     setup : dict
-        The cross-validation setup.
+        The cross-validation setup; ``setup["partial"]`` is true for the
+        partial result of an interrupted comparison.
     """
 
     def __init__(self, scores, per_class, times, metrics, strategies, classes, class_counts,
@@ -92,8 +95,25 @@ class ComparisonResult:
         primary = self.primary_metric if self.primary_metric in order else order[0]
         return table.sort_values((primary, "mean"), ascending=False)
 
+    @property
+    def partial(self):
+        """Whether the comparison was interrupted before every fit finished."""
+        return bool(self.setup.get("partial", False))
+
+    def missing_classes(self):
+        """``{class: number of test folds without it}`` for classes absent from some folds."""
+        if self.per_class.empty:
+            return {}
+        first = self.per_class[self.per_class["strategy"] == self.per_class["strategy"].iloc[0]]
+        absent = first[first["support"] == 0].groupby("class").size()
+        return {label: int(n) for label, n in absent.items()}
+
     def per_class_recall(self):
-        """Mean recall of every class (columns) for every strategy (rows)."""
+        """Mean recall of every class (columns) for every strategy (rows).
+
+        A fold whose test part lacks a class does not count towards that
+        class's mean (see :meth:`missing_classes`).
+        """
         table = self.per_class.pivot_table(index="strategy", columns="class", values="recall",
                                            aggfunc="mean", sort=False)
         return table.reindex(self.summary().index)
@@ -123,15 +143,23 @@ class ComparisonResult:
         setup = self.setup
         counts = ", ".join(f"{c}: {n}" for c, n in zip(self.classes, self.class_counts,
                                                          strict=True))
-        lines = [
-            "# sklimb comparison",
-            "",
+        lines = ["# sklimb comparison", ""]
+        if self.partial:
+            lines += ["**Partial result**: the comparison was interrupted; the tables hold "
+                      "the folds that had finished.", ""]
+        lines += [
             f"{setup['n_samples']} samples, {setup['n_features']} features, classes {{{counts}}}"
             f" (imbalance ratio {self.class_counts.max() / self.class_counts.min():.1f}).",
             f"Stratified {setup['cv']}-fold cross-validation x {setup['n_repeats']} repeat(s), "
             f"random_state={setup['random_state']}; mean ± std over folds.",
             "",
         ]
+        missing = self.missing_classes()
+        n_folds = setup["cv"] * setup["n_repeats"]
+        if missing:
+            listed = ", ".join(f"{label!r} in {n} of {n_folds}" for label, n in missing.items())
+            lines += [f"Classes absent from some test folds: {listed}. Their per-class "
+                      "figures average the folds that have them.", ""]
         sections = [
             (THRESHOLD, "Threshold metrics (hard predictions)",
              "These move when a method shifts the decision threshold, which is most of what "
@@ -201,8 +229,9 @@ class ComparisonResult:
         ax.set_yticks(range(len(recall)), recall.index)
         ax.set_xlabel("class (samples in the data)")
         for (i, j), value in np.ndenumerate(recall.to_numpy(dtype=float)):
-            ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7,
-                    color="white" if value < 0.6 else "black")
+            ax.text(j, i, "-" if np.isnan(value) else f"{value:.2f}", ha="center",
+                    va="center", fontsize=7,
+                    color="white" if not value >= 0.6 else "black")
         fig.colorbar(image, ax=ax, label="recall")
         ax.set_title("Per-class recall (mean over folds)")
         fig.tight_layout()

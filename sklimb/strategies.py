@@ -21,10 +21,17 @@ from .estimator import ImbalancedNetClassifier
 from .losses import LOSSES
 
 SAMPLERS = ("smote", "random_over", "random_under")
-WEIGHTINGS = ("balanced", "effective_number")
+#: weighting parts: class_weight values of the estimator; "unweighted" is class_weight=None
+WEIGHTINGS = {"balanced": "balanced", "sqrt_balanced": "sqrt_balanced",
+              "effective_number": "effective_number", "unweighted": None}
+#: the estimator's own default, used when a strategy names no weighting
+DEFAULT_WEIGHTING = "auto"
+#: parameters a strategy sets itself; net_params may not give them
+RESERVED_NET_PARAMS = ("loss", "random_state")
 # training options of the network itself (not pipeline steps)
 OPTIONS = {
     "epoch_over": {"sampler": "over"},     # fresh random over-sampling every epoch
+    "epoch_smote": {"sampler": "smote"},   # fresh SMOTE rows every epoch
     "epoch_under": {"sampler": "under"},   # fresh random under-sampling every epoch
     "drw": {"class_weight_start": 0.5},    # deferred re-weighting from half-way
     "prior": {"prior_correction": True},   # probabilities corrected back to the data's prior
@@ -34,10 +41,10 @@ SMOTE_K_NEIGHBORS = 5
 
 DEFAULT_STRATEGIES = (
     "ce",
-    "ce+balanced",
+    "ce+unweighted",
     "ce+effective_number",
     "focal",
-    "focal+balanced",
+    "focal+unweighted",
     "class_balanced",
     "ghm",
     "dice",
@@ -53,6 +60,14 @@ DEFAULT_STRATEGIES = (
 class Strategy:
     """A way of training a network on imbalanced data.
 
+    A strategy means the same model wherever it is written: ``"focal"`` is
+    ``ImbalancedNetClassifier(loss="focal")`` with every other parameter at
+    the estimator's default (including ``class_weight="auto"``, balanced
+    class weights for focal), preceded by a ``StandardScaler`` in
+    :func:`sklimb.compare`. Parts change one thing each: a sampler adds a
+    pipeline step, a weighting sets ``class_weight`` (``unweighted`` means
+    ``class_weight=None``), an option sets network parameters.
+
     Parameters
     ----------
     name : str
@@ -61,15 +76,19 @@ class Strategy:
         A loss name of :data:`sklimb.losses.LOSSES`.
     loss_params : dict, default={}
         ``loss__<name>`` hyperparameters, without the prefix.
-    class_weight : None, "balanced", "effective_number" or dict, default=None
-        Passed to :class:`~sklimb.ImbalancedNetClassifier`.
+    class_weight : "auto", None, "balanced", "sqrt_balanced", "effective_number" or dict, \
+default="auto"
+        Passed to :class:`~sklimb.ImbalancedNetClassifier`; ``"auto"`` is
+        its default.
     sampler : None, "smote", "random_over" or "random_under", default=None
         Resampling applied to each training fold before the network.
     net_options : dict, default={}
         Further :class:`~sklimb.ImbalancedNetClassifier` parameters, from the
-        parts ``epoch_over``/``epoch_under`` (per-epoch resampling), ``drw``
-        (deferred re-weighting from half-way; implies ``balanced`` weights when
-        no weighting is named) and ``prior`` (``prior_correction=True``).
+        parts ``epoch_over``/``epoch_smote``/``epoch_under`` (per-epoch
+        resampling), ``drw``
+        (deferred re-weighting from half-way; with the default weighting the
+        deferred weights are ``"balanced"``) and ``prior``
+        (``prior_correction=True``).
     tuned : bool, default=False
         Wrap the pipeline in :class:`~sklimb.decision.TunedDecisionClassifier`
         (part ``tuned``), which picks the decision rule out of fold.
@@ -77,15 +96,15 @@ class Strategy:
     Examples
     --------
     >>> from sklimb.strategies import Strategy
-    >>> Strategy.parse("smote+focal")
-    Strategy(name='smote+focal', loss='focal', loss_params={}, class_weight=None, \
+    >>> Strategy.parse("smote+focal+unweighted")
+    Strategy(name='smote+focal+unweighted', loss='focal', loss_params={}, class_weight=None, \
 sampler='smote', net_options={}, tuned=False)
     """
 
     name: str
     loss: str = "ce"
     loss_params: dict = field(default_factory=dict)
-    class_weight: object = None
+    class_weight: object = DEFAULT_WEIGHTING
     sampler: str | None = None
     net_options: dict = field(default_factory=dict)
     tuned: bool = False
@@ -101,6 +120,7 @@ sampler='smote', net_options={}, tuned=False)
         if not isinstance(spec, str) or not spec.strip():
             raise ValueError(f"a strategy must be a non-empty string or a Strategy; got {spec!r}.")
         loss, sampler, weighting, params, options, tuned = None, None, None, {}, {}, False
+        weighting_named = False
         for part in (p.strip() for p in spec.split("+")):
             if "=" in part:
                 key, value = part.split("=", 1)
@@ -110,7 +130,8 @@ sampler='smote', net_options={}, tuned=False)
             elif part in SAMPLERS:
                 sampler = _only_one("sampler", sampler, part, spec)
             elif part in WEIGHTINGS:
-                weighting = _only_one("class weighting", weighting, part, spec)
+                weighting = WEIGHTINGS[_only_one("class weighting", weighting, part, spec)]
+                weighting_named = True
             elif part in OPTIONS:
                 options.update(OPTIONS[part])
             elif part in DECISIONS:
@@ -122,10 +143,35 @@ sampler='smote', net_options={}, tuned=False)
                     f"options {sorted(OPTIONS)}, 'tuned' "
                     "or a loss hyperparameter such as gamma=1, joined with '+'."
                 )
-        if "class_weight_start" in options and weighting is None:
-            weighting = "balanced"
-        return cls(name=spec, loss=loss or "ce", loss_params=params, class_weight=weighting,
+        return cls(name=spec, loss=loss or "ce", loss_params=params,
+                   class_weight=weighting if weighting_named else DEFAULT_WEIGHTING,
                    sampler=sampler, net_options=options, tuned=tuned)
+
+    def net_params(self, net_params=None, random_state=None):
+        """The :class:`~sklimb.ImbalancedNetClassifier` parameters of this strategy.
+
+        ``net_params`` (shared by every strategy of a comparison) give the
+        network's parameters; what the strategy names itself (its weighting,
+        options and loss hyperparameters) takes precedence over them. A
+        weighting part overrides ``net_params["class_weight"]``; without one,
+        ``net_params["class_weight"]`` (if any) replaces the estimator's
+        default. ``loss`` and ``random_state`` belong to the strategy and the
+        comparison: giving them in ``net_params`` raises a ``ValueError``.
+        """
+        shared = dict(net_params or {})
+        reserved = [key for key in RESERVED_NET_PARAMS if key in shared]
+        if reserved:
+            raise ValueError(
+                f"net_params may not set {reserved}: the loss is part of each strategy "
+                "(write it in the strategy, e.g. 'focal') and the seed is compare's "
+                "random_state."
+            )
+        params = {**shared, "loss": self.loss, "random_state": random_state}
+        if self.class_weight != DEFAULT_WEIGHTING or "class_weight" not in shared:
+            params["class_weight"] = self.class_weight
+        params.update(self.net_options)
+        params.update({f"loss__{k}": v for k, v in self.loss_params.items()})
+        return params
 
     def build(self, y_train=None, *, scale=True, random_state=None, net_params=None):
         """The pipeline for one training fold.
@@ -134,10 +180,7 @@ sampler='smote', net_options={}, tuned=False)
         the fold (and fall back to random over-sampling when a class has a
         single sample), so small classes do not make the fold fail.
         """
-        net = ImbalancedNetClassifier(loss=self.loss, class_weight=self.class_weight,
-                                      random_state=random_state,
-                                      **{**(net_params or {}), **self.net_options},
-                                      **{f"loss__{k}": v for k, v in self.loss_params.items()})
+        net = ImbalancedNetClassifier(**self.net_params(net_params, random_state))
         steps = [("scale", StandardScaler())] if scale else []
         if self.sampler is not None:
             steps.append(("sampler", make_sampler(self.sampler, y_train, random_state)))
@@ -180,4 +223,4 @@ def _number(text):
     return text
 
 
-__all__ = ["DEFAULT_STRATEGIES", "SAMPLERS", "Strategy", "make_sampler"]
+__all__ = ["DEFAULT_STRATEGIES", "SAMPLERS", "WEIGHTINGS", "Strategy", "make_sampler"]

@@ -1,8 +1,10 @@
 """The ``sklimb compare`` command, in-process through ``main`` and as a real subprocess."""
 
+import importlib
 import json
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -244,7 +246,132 @@ def test_max_epochs_accepts_auto_and_rejects_other_words(capsys):
     from sklimb.cli import _max_epochs
 
     assert _max_epochs("auto") == "auto" and _max_epochs("7") == 7
-    for bad in ("many", "-3"):
+    for bad in ("many", "-3", "0"):
         with pytest.raises(SystemExit):
             main(["compare", "--max-epochs", bad])
-        assert "non-negative integer or 'auto'" in capsys.readouterr().err
+        assert "expected an integer >= 1 or 'auto'" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ checked before any fit
+def _fits_never_started(monkeypatch):
+    import sklimb.cli
+
+    def no_compare(*args, **kwargs):
+        raise AssertionError("compare() must not run")
+
+    monkeypatch.setattr(sklimb.cli, "compare", no_compare)
+
+
+@pytest.mark.parametrize("kind", ["file", "under_a_file", "empty"])
+def test_output_path_is_checked_before_any_fit(kind, csv_file, tmp_path, capsys, monkeypatch):
+    _fits_never_started(monkeypatch)
+    existing = tmp_path / "results.txt"
+    existing.write_text("keep me")
+    output = {"file": str(existing), "under_a_file": str(existing / "results"),
+              "empty": ""}[kind]
+    err = _error(["compare", "--data", str(csv_file), "--target", "diagnosis",
+                  "--output", output, *FAST], capsys)
+    expected = {"file": "is a file, not a folder", "under_a_file": "lies under the file",
+                "empty": "--output is empty"}[kind]
+    assert expected in err
+    assert existing.read_text() == "keep me"
+
+
+@pytest.mark.skipif(sys.platform == "win32" or __import__("os").geteuid() == 0,
+                    reason="root can write into read-only folders")
+def test_unwritable_output_folder_is_checked_before_any_fit(csv_file, tmp_path, capsys,
+                                                            monkeypatch):
+    _fits_never_started(monkeypatch)
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        err = _error(["compare", "--data", str(csv_file), "--target", "diagnosis",
+                      "--output", str(locked / "out"), *FAST], capsys)
+    finally:
+        locked.chmod(0o700)
+    assert "is not writable" in err
+
+
+@pytest.mark.parametrize("device, expected", [
+    ("bogus", "is not a torch device"),
+    ("cuda" if not __import__("torch").cuda.is_available() else "cuda:99",
+     "device"),
+])
+def test_unusable_device_is_named(device, expected, csv_file, capsys, monkeypatch):
+    _fits_never_started(monkeypatch)
+    err = _error(["compare", "--data", str(csv_file), "--target", "diagnosis",
+                  "--device", device, *FAST], capsys)
+    assert f"--device {device!r}" in err and expected in err
+
+
+def test_unreachable_scheduler_is_named(csv_file, capsys, monkeypatch):
+    compare_module = importlib.import_module("sklimb.compare")
+    monkeypatch.setattr(compare_module, "SCHEDULER_TIMEOUT", 1)
+    err = _error(["compare", "--data", str(csv_file), "--target", "diagnosis",
+                  "--scheduler", "tcp://127.0.0.1:1", "--strategies", "ce", *FAST], capsys)
+    assert "could not reach the Dask scheduler at 'tcp://127.0.0.1:1'" in err
+
+
+def test_csv_with_only_a_header(tmp_path, capsys):
+    path = tmp_path / "empty.csv"
+    path.write_text("a,b,label\n")
+    err = _error(["compare", "--data", str(path), "--target", "label", *FAST], capsys)
+    assert "has no rows" in err
+
+
+def test_semicolon_separated_csv_is_detected(frame, tmp_path, capsys):
+    path = tmp_path / "semicolons.csv"
+    frame.to_csv(path, sep=";", index=False)
+    out = tmp_path / "out"
+    code = main(["compare", "--data", str(path), "--target", "diagnosis", "--strategies", "ce",
+                 "--output", str(out), "--no-plots", *FAST])
+    assert code == 0, capsys.readouterr().err
+    assert "80 samples, 4 features" in capsys.readouterr().out
+
+
+def test_describe_accepts_a_single_class_like_the_function(frame, tmp_path, capsys):
+    path = tmp_path / "one.csv"
+    frame.assign(diagnosis="healthy").to_csv(path, index=False)
+    assert main(["describe", "--data", str(path), "--target", "diagnosis"]) == 0
+    assert "only one class" in capsys.readouterr().out
+
+
+def test_ctrl_c_writes_the_finished_folds_as_a_partial_result(csv_file, tmp_path, capsys,
+                                                              monkeypatch):
+    compare_module = importlib.import_module("sklimb.compare")
+    calls = {"n": 0}
+    original = compare_module._run_fold
+
+    def interrupt_third(task, X, y, shared):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return original(task, X, y, shared)
+
+    monkeypatch.setattr(compare_module, "_run_fold", interrupt_third)
+    out = tmp_path / "partial"
+    code = main(["compare", "--data", str(csv_file), "--target", "diagnosis", "--n-jobs", "1",
+                 "--strategies", "ce", "focal", "--output", str(out), "--no-plots", *FAST])
+    captured = capsys.readouterr()
+    assert code == 130
+    assert "interrupted after 2 of 4 fits" in captured.err
+    assert "Traceback" not in captured.err
+    assert "Partial result" in (out / "report.md").read_text(encoding="utf-8")
+    assert json.loads((out / "results.json").read_text())["setup"]["partial"] is True
+    assert len(pd.read_csv(out / "times.csv")) == 2
+
+
+def test_default_run_prints_no_warning_and_no_metric_zero_for_every_strategy(
+        tmp_path, capsys):
+    out = tmp_path / "demo"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        code = main(["compare", "--strategies", "ce", "ce+unweighted", "--max-epochs", "2",
+                     "--quiet", "--no-plots", "--output", str(out)])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert captured.err == ""
+    summary = pd.read_csv(out / "summary.csv", index_col="strategy")
+    means = summary[[c for c in summary.columns if c.endswith("_mean") and "time" not in c]]
+    assert not (means == 0).all(axis=0).any()

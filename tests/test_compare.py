@@ -1,6 +1,5 @@
 """The comparison engine: shared folds, no leakage, result tables, reports and Dask."""
 
-import doctest
 import importlib
 import json
 import threading
@@ -56,11 +55,13 @@ def result(data):
 
 
 # ------------------------------------------------------------------ recording estimators
-RECORDS = []
-
-
 class RecordingClassifier(ClassifierMixin, BaseEstimator):
-    """Predicts training-set priors; remembers which rows (feature 0) it saw in fit/predict."""
+    """Predicts training-set priors; remembers which rows (feature 0) it saw in fit/predict.
+
+    The records go to ``sink``, a fresh list per test (the ``records`` fixture).
+    """
+
+    sink = None
 
     def __init__(self, tag="plain"):
         self.tag = tag
@@ -70,7 +71,7 @@ class RecordingClassifier(ClassifierMixin, BaseEstimator):
         self.priors_ = counts / counts.sum()
         self.record_ = {"tag": self.tag, "train": X[:, 0].astype(int), "y": np.asarray(y),
                         "thread": threading.current_thread().name}
-        RECORDS.append(self.record_)
+        type(self).sink.append(self.record_)
         return self
 
     def predict(self, X):
@@ -84,11 +85,22 @@ class RecordingClassifier(ClassifierMixin, BaseEstimator):
 class RecordingNet(ImbalancedNetClassifier):
     """The real network, which also keeps the class counts and weights of every fit."""
 
+    sink = None
+
     def fit(self, X, y, sample_weight=None, **fit_params):
         super().fit(X, y, sample_weight=sample_weight, **fit_params)
-        RECORDS.append({"tag": "net", "counts": self.class_counts_.copy(),
+        type(self).sink.append({"tag": "net", "counts": self.class_counts_.copy(),
                         "weight": np.asarray(self.class_weight_).copy(), "n": len(y)})
         return self
+
+
+@pytest.fixture
+def records(monkeypatch):
+    """A fresh list that the recording estimators of one test write to."""
+    sink = []
+    monkeypatch.setattr(RecordingClassifier, "sink", sink)
+    monkeypatch.setattr(RecordingNet, "sink", sink)
+    return sink
 
 
 def _train_counts_from_supports(result, strategy):
@@ -203,10 +215,9 @@ def test_per_class_recall_table(result):
 
 
 # ------------------------------------------------------------------ no leakage
-def test_fits_see_only_the_training_fold_and_predict_only_the_test_fold():
+def test_fits_see_only_the_training_fold_and_predict_only_the_test_fold(records):
     X, y = make_data(90, seed=1)
     X[:, 0] = np.arange(len(y))   # feature 0 is the row number
-    RECORDS.clear()
     strategies = {
         "plain": RecordingClassifier(tag="plain"),
         "under": make_imb_pipeline(RandomUnderSampler(random_state=0),
@@ -214,7 +225,6 @@ def test_fits_see_only_the_training_fold_and_predict_only_the_test_fold():
     }
     res = compare(X, y, strategies, cv=3, n_repeats=2, progress=False)
     assert sorted(res.summary().index) == ["plain", "under"]
-    records = list(RECORDS)
     assert Counter(r["tag"] for r in records) == {"plain": 6, "under": 6}
     everything = set(range(len(y)))
     test_sets = {"plain": Counter(), "under": Counter()}
@@ -244,13 +254,12 @@ def test_fits_see_only_the_training_fold_and_predict_only_the_test_fold():
     assert reported == seen
 
 
-def test_class_weights_are_computed_per_training_fold(data):
+def test_class_weights_are_computed_per_training_fold(data, records):
     X, y = data
-    RECORDS.clear()
     net = RecordingNet(class_weight="balanced", random_state=0, **NET)
     res = compare(X, y, {"net": make_imb_pipeline(StandardScaler(), net)}, cv=CV,
                   n_repeats=REPEATS, progress=False)
-    records = [r for r in RECORDS if r["tag"] == "net"]
+    records = [r for r in records if r["tag"] == "net"]
     assert len(records) == CV * REPEATS
     seen = Counter(tuple(r["counts"].tolist()) for r in records)
     assert seen == _train_counts_from_supports(res, "net")
@@ -414,14 +423,14 @@ def test_same_random_state_gives_identical_results(data, result):
     assert_frame_equal(again.per_class, result.per_class)
 
 
-def test_random_state_changes_the_folds(data):
+def test_random_state_changes_the_folds(data, records):
     X, y = make_data(90, seed=1)
     X[:, 0] = np.arange(len(y))
     test_sets = []
     for seed in (0, 1):
-        RECORDS.clear()
+        records.clear()
         compare(X, y, {"r": RecordingClassifier()}, cv=3, random_state=seed, progress=False)
-        test_sets.append({frozenset(r["test"].tolist()) for r in RECORDS})
+        test_sets.append({frozenset(r["test"].tolist()) for r in records})
     assert test_sets[0] != test_sets[1]
 
 
@@ -504,37 +513,37 @@ def process_cluster():
     cluster.close()
 
 
-def _recording_run(X, y, **kwargs):
-    RECORDS.clear()
+def _recording_run(X, y, records, **kwargs):
+    records.clear()
     strategies = {"plain": RecordingClassifier(tag="plain"),
                   "under": make_imb_pipeline(RandomUnderSampler(random_state=0),
                                              RecordingClassifier(tag="under"))}
     result = compare(X, y, strategies, cv=3, n_repeats=2, progress=False, **kwargs)
-    return result, [r["thread"] for r in RECORDS]
+    return result, [r["thread"] for r in records]
 
 
 @pytest.mark.parametrize("how", ["client", "address"])
-def test_dask_fits_run_on_the_cluster(threaded_cluster, how):
+def test_dask_fits_run_on_the_cluster(threaded_cluster, how, records):
     cluster, client = threaded_cluster
     X, y = make_data(90, seed=1)
     X[:, 0] = np.arange(len(y))
-    local, local_threads = _recording_run(X, y)
+    local, local_threads = _recording_run(X, y, records)
     assert set(local_threads) == {"MainThread"}
     scheduler = client if how == "client" else cluster.scheduler_address
-    remote, threads = _recording_run(X, y, scheduler=scheduler)
+    remote, threads = _recording_run(X, y, records, scheduler=scheduler)
     assert len(threads) == 12 and all("Dask" in name for name in threads)
     assert_frame_equal(remote.scores, local.scores)
     assert_frame_equal(remote.per_class, local.per_class)
 
 
-def test_dask_single_thread_cluster_runs_on_the_cluster():
+def test_dask_single_thread_cluster_runs_on_the_cluster(records):
     # The documented promise: with a scheduler "the fits then run on that cluster",
     # also when the cluster has a single worker thread.
     cluster, client = _cluster(1, processes=False)
     try:
         X, y = make_data(90, seed=1)
         X[:, 0] = np.arange(len(y))
-        _, threads = _recording_run(X, y, scheduler=client)
+        _, threads = _recording_run(X, y, records, scheduler=client)
     finally:
         client.close()
         cluster.close()
@@ -581,10 +590,38 @@ def test_dask_back_to_back_comparisons_on_the_same_data(threaded_cluster):
         assert_frame_equal(again.scores, first.scores)
 
 
-def test_docstring_examples():
-    # pytest runs without --doctest-modules, so the examples are checked here.
-    # (``sklimb.compare`` is the function; the module is looked up by name.)
-    for name in ("sklimb.compare", "sklimb.results"):
-        failed, _ = doctest.testmod(importlib.import_module(name))
-        assert failed == 0
-    assert doctest.testmod(importlib.import_module("sklimb.compare"))[1] >= 1
+
+def test_a_class_missing_from_test_folds_is_left_out_of_its_averages():
+    rng = np.random.default_rng(0)
+    y = np.array([0] * 40 + [1] * 40 + [2] * 4)
+    X = (rng.normal(size=(len(y), 3)) + 4.0 * y[:, None]).astype(np.float32)  # separable
+    with pytest.warns(importlib.import_module("sklimb.compare").SmallClassWarning,
+                      match=r"class\(es\) 2 \(4\) have fewer samples than the 7 folds"):
+        res = compare(X, y, {"lr": LogisticRegression(max_iter=1000)}, cv=7, progress=False)
+    rows = res.per_class[res.per_class["class"] == 2]
+    assert (rows["support"] == 0).sum() == 3
+    assert rows.loc[rows["support"] == 0, "recall"].isna().all()
+    assert res.per_class_recall().loc["lr", 2] == pytest.approx(1.0)
+    minority = res.scores[res.scores["metric"] == "minority_recall"]["value"]
+    assert minority.mean() == pytest.approx(1.0)  # NaN folds are skipped the same way
+    assert res.missing_classes() == {2: 3}
+    assert "Classes absent from some test folds: 2 in 3 of 7" in res.to_markdown()
+
+
+def test_ctrl_c_raises_with_the_finished_fits(data, monkeypatch):
+    X, y = data
+    compare_module = importlib.import_module("sklimb.compare")
+    original, calls = compare_module._run_fold, []
+
+    def stop_at_fourth(task, X, y, shared):
+        calls.append(task)
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        return original(task, X, y, shared)
+
+    monkeypatch.setattr(compare_module, "_run_fold", stop_at_fourth)
+    with pytest.raises(compare_module.ComparisonInterrupted) as stop:
+        run(X, y, n_jobs=1)
+    assert isinstance(stop.value, KeyboardInterrupt)
+    assert (stop.value.n_done, stop.value.n_total) == (3, 6)
+    assert stop.value.result.partial and len(stop.value.result.times) == 3

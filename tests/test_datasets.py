@@ -1,6 +1,5 @@
 """Built-in imbalanced datasets and the long-tail subsampler."""
 
-import doctest
 import math
 
 import numpy as np
@@ -9,7 +8,6 @@ from numpy.testing import assert_array_equal
 from sklearn.datasets import load_breast_cancer
 from sklearn.utils import Bunch
 
-import sklimb.datasets
 from sklimb.datasets import (
     DATASETS,
     load_imbalanced_breast_cancer,
@@ -207,10 +205,3 @@ def test_datasets_registry():
     for loader in DATASETS.values():
         X, y = loader(return_X_y=True)
         assert len(X) == len(y) and len(np.unique(y)) >= 2
-
-
-def test_docstring_examples():
-    # pytest runs without --doctest-modules, so the examples are checked here.
-    failed, attempted = doctest.testmod(sklimb.datasets, optionflags=doctest.ELLIPSIS)
-    assert attempted >= 4
-    assert failed == 0

