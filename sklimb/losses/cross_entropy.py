@@ -7,6 +7,7 @@ import torch.nn.functional as F
 
 from ._base import (
     ImbalanceLoss,
+    check_class_vector_size,
     check_logits_target,
     check_number,
     check_reduction,
@@ -62,15 +63,20 @@ def softmax_cross_entropy(logits, target, weights, reduction, *, smoothing=0.0, 
                     reduction)
 
 
+def _checked(logits, target, function, *args, **kwargs):
+    """``function(*args, **kwargs)``, with the clear error for targets out of range."""
+    try:
+        return function(*args, **kwargs)
+    except (IndexError, RuntimeError):
+        if target.device.type == "cpu":
+            raise_for_targets(target, logits.shape[1])
+        raise
+
+
 def validated_cross_entropy(logits, target, weights, smoothing, reduction):
     """Cross-entropy of validated inputs: PyTorch's own where it is the same loss."""
     if weights is None and not smoothing:
-        try:
-            return F.cross_entropy(logits, target, reduction=reduction)
-        except (IndexError, RuntimeError):
-            if target.device.type == "cpu":
-                raise_for_targets(target, logits.shape[1])
-            raise
+        return _checked(logits, target, F.cross_entropy, logits, target, reduction=reduction)
     return softmax_cross_entropy(logits, target, weights, reduction, smoothing=smoothing)
 
 
@@ -167,6 +173,11 @@ class CrossEntropyLoss(ImbalanceLoss):
 
     def forward(self, logits, target, sample_weight=None):
         logits, target = check_logits_target(logits, target)
+        if sample_weight is None and not self.label_smoothing and self.weight is not None:
+            # PyTorch's weighted cross-entropy is this loss exactly: one fused call
+            check_class_vector_size("weight", self.weight, logits.shape[1])
+            return _checked(logits, target, F.cross_entropy, logits, target,
+                            weight=self.weight.to(logits.dtype), reduction=self.reduction)
         weights = module_example_weights(logits, target, self.weight, sample_weight)
         return validated_cross_entropy(logits, target, weights, self.label_smoothing,
                                        self.reduction)

@@ -63,7 +63,7 @@ def _shifted(logits, target, shift, name):
 
 
 def ldam_loss(
-    logits, target, *, class_counts, max_margin=0.5, scale=1.0, weight=None,
+    logits, target, *, class_counts, max_margin=0.5, scale=5.0, weight=None,
     sample_weight=None, reduction="mean",
 ):
     r"""LDAM loss: cross-entropy with a class-dependent margin on the true class.
@@ -87,9 +87,15 @@ def ldam_loss(
         Training samples per class.
     max_margin : float, default=0.5
         Margin of the rarest class.
-    scale : float, default=1.0
-        Logit scale :math:`s > 0`. The paper uses ``s=30`` on cosine-normalised
-        logits; raw logits of an ordinary network need ``s`` near 1.
+    scale : float, default=5.0
+        Logit scale :math:`s > 0`. Cross-entropy of :math:`s z` treats a logit
+        difference of about :math:`1/s` as settled, so the margins only shape
+        the network when they are not small next to :math:`1/s`: with
+        :math:`s = 1` a margin of 0.5 is lost inside cross-entropy's own
+        soft margin of about 1, and LDAM trains the same network as CE. The
+        paper uses :math:`s = 30` on cosine-normalised logits (margins in
+        units of a cosine); on the raw logits of an ordinary network,
+        :math:`s = 5` makes the largest margin 2.5 times :math:`1/s`.
     weight : array-like of shape (n_classes,), default=None
         Per-class weights.
     sample_weight : torch.Tensor of shape (n_samples,), default=None
@@ -112,7 +118,7 @@ def ldam_loss(
     >>> import torch
     >>> from sklimb.losses import ldam_loss
     >>> logits, target = torch.zeros(2, 2), torch.tensor([0, 1])
-    >>> round(float(ldam_loss(logits, target, class_counts=[100, 1])), 4)
+    >>> round(float(ldam_loss(logits, target, class_counts=[100, 1], scale=1.0)), 4)
     0.8747
     """
     return _ldam(logits, target, ldam_margins(class_counts, max_margin),
@@ -208,8 +214,8 @@ class LDAMLoss(ImbalanceLoss):
         Training samples per class (supplied by the estimator at fit time).
     max_margin : float, default=0.5
         Margin of the rarest class.
-    scale : float, default=1.0
-        Logit scale :math:`s`.
+    scale : float, default=5.0
+        Logit scale :math:`s` (see :func:`ldam_loss`).
     weight : array-like of shape (n_classes,), default=None
         Per-class weights.
     reduction : {"mean", "sum", "none"}, default="mean"
@@ -224,7 +230,7 @@ class LDAMLoss(ImbalanceLoss):
 
     requires_class_counts = True
 
-    def __init__(self, class_counts=None, max_margin=0.5, scale=1.0, weight=None,
+    def __init__(self, class_counts=None, max_margin=0.5, scale=5.0, weight=None,
                  reduction="mean"):
         super().__init__(weight=weight, reduction=reduction)
         counts = class_counts_buffer(self, class_counts)

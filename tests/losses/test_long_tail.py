@@ -106,14 +106,23 @@ def test_log_priors_hand_computed():
 
 
 # ---------------------------------------------------------------- LDAM values
-def test_ldam_hand_computed_value():
-    # zero logits, margins (0.5 / 100**0.25, 0.5): l = log(1 + e^{m})... per example
+@pytest.mark.parametrize("scale", [1.0, 5.0])
+def test_ldam_hand_computed_value(scale):
+    # zero logits, margins (0.5 / 100**0.25, 0.5): l = log(1 + e^{s m}) per example
     margins = [0.5 / 100**0.25, 0.5]
-    expected = np.mean([math.log(1 + math.exp(m)) for m in margins])
+    expected = np.mean([math.log(1 + math.exp(scale * m)) for m in margins])
     loss = ldam_loss(torch.zeros(2, 2, dtype=torch.float64), torch.tensor([0, 1]),
-                     class_counts=[100, 1])
+                     class_counts=[100, 1], scale=scale)
     assert loss.item() == pytest.approx(expected, rel=1e-6)
-    assert loss.item() == pytest.approx(0.8747, abs=1e-4)
+    if scale == 1.0:
+        assert loss.item() == pytest.approx(0.8747, abs=1e-4)
+
+
+def test_ldam_default_scale_is_five():
+    assert LDAMLoss(class_counts=[5, 1]).scale == 5.0
+    logits, target = torch.zeros(2, 2, dtype=torch.float64), torch.tensor([0, 1])
+    torch.testing.assert_close(ldam_loss(logits, target, class_counts=[100, 1]),
+                               ldam_loss(logits, target, class_counts=[100, 1], scale=5.0))
 
 
 @pytest.mark.parametrize(("max_margin", "scale"), [(0.5, 1.0), (1.0, 2.5), (0.2, 30.0)])
@@ -161,7 +170,8 @@ def test_ldam_module_matches_reference(reduction):
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 def test_ldam_with_equal_counts_is_cross_entropy_of_shifted_logits(reduction):
     logits, target, _, _ = random_case(seed=3)
-    module = LDAMLoss(class_counts=[50, 50, 50, 50], max_margin=0.75, reduction=reduction)
+    module = LDAMLoss(class_counts=[50, 50, 50, 50], max_margin=0.75, scale=1.0,
+                      reduction=reduction)
     torch.testing.assert_close(module.margins, torch.full((4,), 0.75))
 
     def reference(x):
