@@ -1,32 +1,34 @@
-"""The evidence behind ``ImbalancedNetClassifier()``'s defaults.
+"""The ablation behind ``ImbalancedNetClassifier()``'s defaults, on the development suite.
 
-Run with ``python benchmarks/bench_defaults.py`` (about 20 minutes on 2 cores;
-``--seeds 1`` for a third of that). On every dataset of the quality suite
-(``bench_quality.datasets``) each candidate is fitted on the same stratified
-5-fold splits, repeated with several seeds; each seed draws new folds *and*
-a new random state for every candidate, because on the long-tailed digits the
-rarest class has three or four samples and one seed's luck moves macro F1 by
-several points. Features are standardised on each training fold.
+Run with ``python benchmarks/bench_defaults.py`` (about an hour on 2 cores;
+``--seeds 1`` for a third of that, ``--only NAME ...`` for some candidates).
+Needs the benchmark extra: ``pip install -e ".[bench]"``.
 
-Candidates: the network as it was before the defaults changed (50 epochs,
-no class weights), the default (``max_epochs="auto"``, ``class_weight="auto"``,
-which is "balanced" for cross-entropy), the same budget without class weights,
-and the strongest baseline of ``bench_quality.py``, SMOTE followed by
-scikit-learn's ``MLPClassifier``. The script prints macro F1 per dataset and
-the mean over the suite.
+Every candidate is fitted on the same stratified 5-fold splits of every
+dataset of ``benchmarks/suite.py``, repeated with several seeds; each seed
+draws new folds *and* a new random state for every candidate. The candidates
+walk from the previous default to the current one, one change at a time,
+then try the alternatives the default was chosen over (each a single change
+of the default). The script prints the mean macro F1, balanced accuracy and
+G-mean over the suite, the average rank on macro F1 among the candidates, and
+the median fit time, and with ``--write`` replaces the ablation table of
+``docs/benchmarks.md``.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
+from imblearn.metrics import geometric_mean_score
 from joblib import Parallel, delayed
-from sklearn.metrics import f1_score
+from sklearn.metrics import balanced_accuracy_score, f1_score
 from sklearn.model_selection import StratifiedKFold
 from sklearn.neural_network import MLPClassifier
 from sklearn.preprocessing import StandardScaler
@@ -34,63 +36,127 @@ from sklearn.preprocessing import StandardScaler
 from sklimb import ImbalancedNetClassifier
 
 try:  # run as a script from the repository root or from benchmarks/
-    from bench_quality import _fold_smote, datasets
+    from bench_quality import _fold_smote
+    from suite import load_suite
 except ImportError:  # pragma: no cover
-    from benchmarks.bench_quality import _fold_smote, datasets
+    from benchmarks.bench_quality import _fold_smote
+    from benchmarks.suite import load_suite
 
-#: name -> ImbalancedNetClassifier parameters (None: SMOTE + MLPClassifier).
+ROOT = Path(__file__).resolve().parents[1]
+SECTION = ("<!-- bench_defaults:start -->", "<!-- bench_defaults:end -->")
+PREVIOUS = "previous default"
+#: the parameters of the previous default (its "auto" budget is resolved per fold)
+PREVIOUS_PARAMS = dict(module="mlp", module__hidden_layer_sizes=(256, 128),
+                       module__dropout=0.1, batch_size=128, lr=1e-3, lr_schedule="constant",
+                       ema_decay=None, input_transform=None)
+SMALL = dict(module__hidden_layer_sizes=(100,), module__dropout=0.0, batch_size=200,
+             max_epochs=200)
+
+#: name -> ImbalancedNetClassifier parameters; None is SMOTE + MLPClassifier
 CANDIDATES = {
-    "50 epochs, no class weight (old default)": {"max_epochs": 50, "class_weight": None},
-    "auto epochs, balanced (default)": {},
-    "auto epochs, no class weight": {"class_weight": None},
+    PREVIOUS: PREVIOUS_PARAMS,
+    "one layer of 100, no dropout, 200 epochs": {**PREVIOUS_PARAMS, **SMALL},
+    "+ standardised, smoothly clipped inputs": {**PREVIOUS_PARAMS, **SMALL,
+                                                "input_transform": "standard"},
+    "+ cosine schedule and weight average (lr 2e-3)": {
+        **SMALL, "lr": 2e-3},
+    "+ lr 5e-3: the default": {},
+    "default, unweighted": {"class_weight": None},
+    "default, sqrt-balanced weights": {"class_weight": "sqrt_balanced"},
+    "default, two layers (100, 100)": {"module__hidden_layer_sizes": (100, 100)},
+    "default, piecewise-linear encoding": {"input_transform": "piecewise_linear"},
+    "default, TabM-mini ensemble (k=4)": {"module": "ensemble_mlp", "module__n_members": 4},
+    "default, SMOTE every epoch": {"sampler": "smote"},
     "SMOTE + MLPClassifier": None,
 }
 
 
-def _score(data, train, test, name, seed):
+def previous_epochs(n_train, batch_size=128, steps=2000, low=10, high=500):
+    """The previous default's ``max_epochs="auto"``: about 2000 steps within [10, 500]."""
+    return int(np.clip(math.ceil(steps / math.ceil(n_train / batch_size)), low, high))
+
+
+def _score(X, y, train, test, name, seed):
     torch.set_num_threads(1)
     warnings.simplefilter("ignore")
-    X, y = data
-    scaler = StandardScaler().fit(X[train])
-    X_train = scaler.transform(X[train]).astype(np.float32)
-    X_test = scaler.transform(X[test]).astype(np.float32)
     params = CANDIDATES[name]
+    start = time.perf_counter()
     if params is None:
-        X_res, y_res = _fold_smote(X_train, y[train])
-        model = MLPClassifier(max_iter=300, random_state=seed).fit(X_res, y_res)
+        scaler = StandardScaler().fit(X[train])
+        X_res, y_res = _fold_smote(scaler.transform(X[train]), y[train], seed)
+        model = MLPClassifier(random_state=seed).fit(X_res, y_res)
+        predicted = model.predict(scaler.transform(X[test]))
     else:
+        if params.get("input_transform", "standard") is None:  # the previous default's scaler
+            scaler = StandardScaler().fit(X[train])
+            X_train, X_test = scaler.transform(X[train]), scaler.transform(X[test])
+        else:
+            X_train, X_test = X[train], X[test]
+        if name == PREVIOUS:
+            params = {**params, "max_epochs": previous_epochs(len(train))}
         model = ImbalancedNetClassifier(random_state=seed, **params).fit(X_train, y[train])
-    return f1_score(y[test], model.predict(X_test), average="macro")
+        predicted = model.predict(X_test)
+    fit_time = time.perf_counter() - start
+    return (f1_score(y[test], predicted, average="macro"),
+            balanced_accuracy_score(y[test], predicted),
+            geometric_mean_score(y[test], predicted, average="multiclass"), fit_time)
 
 
-def run(seeds, folds, n_jobs):
-    suite = datasets(quick=False)
-    jobs = [(data_name, seed, train, test, name)
-            for data_name, (X, y) in suite.items() for seed in range(seeds)
-            for train, test in StratifiedKFold(folds, shuffle=True, random_state=seed).split(X, y)
-            for name in CANDIDATES]
-    scores = Parallel(n_jobs=n_jobs)(delayed(_score)(suite[d], tr, te, name, seed)
+def run(names, seeds, folds, n_jobs):
+    suite = load_suite()
+    jobs = [(dataset, seed, train, test, name)
+            for dataset, (X, y) in suite.items() for seed in range(seeds)
+            for train, test in StratifiedKFold(folds, shuffle=True,
+                                               random_state=seed).split(X, y)
+            for name in names]
+    jobs.sort(key=lambda job: -len(suite[job[0]][1]))  # large datasets first
+    scores = Parallel(n_jobs=n_jobs)(delayed(_score)(*suite[d], tr, te, name, seed)
                                      for d, seed, tr, te, name in jobs)
     frame = pd.DataFrame([(d, name, seed) for d, seed, _, _, name in jobs],
                          columns=["dataset", "candidate", "seed"])
-    frame["f1_macro"] = scores
+    frame[["f1_macro", "balanced_accuracy", "geometric_mean", "fit_time"]] = scores
     return frame
 
 
+def table(frame, names):
+    means = frame.groupby(["candidate", "dataset"]).mean(numeric_only=True)
+    out = {}
+    for metric in ("f1_macro", "balanced_accuracy", "geometric_mean"):
+        out[metric] = means[metric].groupby("candidate").mean()
+    f1 = means["f1_macro"].unstack("candidate")
+    out["rank (macro F1)"] = f1.rank(axis=1, ascending=False).mean()
+    out["median fit s"] = means["fit_time"].groupby("candidate").median()
+    return pd.DataFrame(out).loc[names]
+
+
+def write_section(path, text):
+    page = path.read_text(encoding="utf-8")
+    head, rest = page.split(SECTION[0], 1)
+    path.write_text(f"{head}{SECTION[0]}\n{text.rstrip()}\n{SECTION[1]}"
+                    f"{rest.split(SECTION[1], 1)[1]}", encoding="utf-8")
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--folds", type=int, default=5)
-    parser.add_argument("--n-jobs", type=int, default=-1)
+    parser.add_argument("--n-jobs", type=int, default=2)
+    parser.add_argument("--only", nargs="+", metavar="NAME", choices=list(CANDIDATES))
+    parser.add_argument("--write", action="store_true",
+                        help="replace the ablation table of docs/benchmarks.md")
     args = parser.parse_args(argv)
+    names = args.only or list(CANDIDATES)
     start = time.perf_counter()
-    frame = run(args.seeds, args.folds, args.n_jobs)
-    table = frame.pivot_table(index="dataset", columns="candidate", values="f1_macro",
-                              sort=False)[list(CANDIDATES)]
-    table.loc["mean over the suite"] = table.mean()
-    print(f"macro F1, mean over {args.folds} folds x {args.seeds} seeds")
-    print(table.round(3).to_string())
-    print(f"\ntotal {time.perf_counter() - start:.0f} s")
+    frame = run(names, args.seeds, args.folds, args.n_jobs)
+    result = table(frame, names)
+    text = (f"`python benchmarks/bench_defaults.py`: {len(frame['dataset'].unique())} datasets, "
+            f"{args.folds}-fold CV x {args.seeds} seeds; means over the suite, rank among "
+            f"these candidates. Total {(time.perf_counter() - start) / 60:.0f} min.\n\n"
+            + result.round(3).to_markdown())
+    print(text)
+    if args.write:
+        write_section(ROOT / "docs" / "benchmarks.md", text)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,11 @@
 """Which imbalance strategy works where: sklimb's default strategies on the benchmark suite.
 
-Run with ``python benchmarks/bench_strategies.py`` (``--quick`` for three
-datasets). Every default strategy of ``sklimb compare`` goes through the
-same stratified cross-validation on each dataset of the quality suite
-(``bench_quality.datasets``); the script prints the tables and writes
+Run with ``python benchmarks/bench_strategies.py`` (the whole development
+suite of ``benchmarks/suite.py``; ``--quick`` for its seven-dataset subset).
+Needs the benchmark extra: ``pip install -e ".[bench]"``. Every default
+strategy of ``sklimb compare`` (each the estimator at its defaults with that
+loss, weighting or sampler) goes through the same stratified
+cross-validation on each dataset; the script prints the tables and writes
 ``docs/when_to_use.md``: the mean rank of each strategy over the datasets on
 threshold metrics and on ranking metrics, and the best strategies per dataset.
 The user guide's "when to use which" table is this file, not opinion.
@@ -24,9 +26,9 @@ from sklimb import compare
 from sklimb.strategies import DEFAULT_STRATEGIES
 
 try:  # run as a script from the repository root or from benchmarks/
-    from bench_quality import datasets
+    from suite import load_suite
 except ImportError:  # pragma: no cover
-    from benchmarks.bench_quality import datasets
+    from benchmarks.suite import load_suite
 
 ROOT = Path(__file__).resolve().parents[1]
 THRESHOLD_METRICS = ("f1_macro", "balanced_accuracy", "minority_recall")
@@ -36,7 +38,7 @@ RANKING_METRICS = ("average_precision", "roc_auc")
 def run(quick, n_jobs, folds):
     torch.set_num_threads(1)
     results = {}
-    for name, (X, y) in datasets(quick).items():
+    for name, (X, y) in load_suite(quick=quick).items():
         start = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
@@ -68,8 +70,10 @@ def report(results, folds):
         "# When to use which strategy", "",
         "Measured, not opinion: `python benchmarks/bench_strategies.py` runs every default "
         f"strategy of `sklimb compare` through stratified {folds}-fold cross-validation on each "
-        "dataset of the quality suite (see `benchmarks/bench_quality.py`) with the estimator's "
-        "default network, and ranks the strategies per dataset (1 = best).", "",
+        f"of the {len(results)} datasets of the development suite (`benchmarks/suite.py`). "
+        "Every strategy is the estimator at its defaults with that loss, weighting or sampler "
+        "(`ce` is class-weighted cross-entropy, `ce+unweighted` plain cross-entropy); the "
+        "strategies are ranked per dataset (1 = best).", "",
         "## Threshold metrics (macro F1, balanced accuracy, minority recall): mean rank", "",
         threshold.round(1).to_markdown(), "",
         "## Ranking metrics (average precision, ROC AUC): mean rank", "",
@@ -79,7 +83,7 @@ def report(results, folds):
     for name, result in results.items():
         f1 = result.summary()[("f1_macro", "mean")].sort_values(ascending=False)
         top = ", ".join(f"{strategy} ({value:.3f})" for strategy, value in f1.head(3).items())
-        lines.append(f"- **{name}**: {top}; plain `ce`: {f1.get('ce', np.nan):.3f}")
+        lines.append(f"- **{name}**: {top}; default `ce`: {f1.get('ce', np.nan):.3f}")
     lines += ["", "## Reading it", "",
               "- Strategies near the top of the threshold table move the decision boundary "
               "towards the rare classes; compare their rows in the ranking table to see whether "
