@@ -367,8 +367,8 @@ def test_default_run_prints_no_warning_and_no_metric_zero_for_every_strategy(
     out = tmp_path / "demo"
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        code = main(["compare", "--strategies", "ce", "ce+unweighted", "--max-epochs", "2",
-                     "--quiet", "--no-plots", "--output", str(out)])
+        code = main(["compare", "--strategies", "ce", "ce+unweighted", "--quiet",
+                     "--no-plots", "--output", str(out)])
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert captured.err == ""
