@@ -10,9 +10,10 @@ operations as the formula allows (the gradients are written out by hand),
 and its backward pass is one multiplication. When the logits do not require a
 gradient (evaluation), the gradient is not computed.
 
-Row-wise work is done on the transposed logits, shape ``(n_classes,
-n_samples)``: PyTorch's CPU softmax and reductions along a short last
-dimension are several times slower than along a long contiguous one.
+With a few classes, row-wise work is done on the transposed logits, shape
+``(n_classes, n_samples)``: PyTorch's CPU softmax and reductions along a
+short last dimension are several times slower than along a long contiguous
+one (see :mod:`._softmax` for when the logits keep their own layout).
 
 :func:`reduce_rows` implements the weighted reduction of the module
 docstring of :mod:`sklimb.losses._base` and returns the factor each row's
@@ -48,6 +49,10 @@ class ValueAndGrad(torch.autograd.Function):
         (grad,) = ctx.saved_tensors
         if grad_output.ndim:
             grad_output = grad_output.unsqueeze(1)
+        elif grad_output.device.type == "cpu" and grad_output.item() == 1.0:
+            # ``loss.backward()`` of a reduced loss: the gradient is ready as it is (reading
+            # a CPU scalar costs no synchronisation; elsewhere the multiplication runs)
+            return (grad, None, *([None] * ctx.n_args))
         return (grad * grad_output, None, *([None] * ctx.n_args))
 
 

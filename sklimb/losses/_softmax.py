@@ -1,12 +1,20 @@
-"""Softmax statistics of the true class, on transposed logits (see :mod:`._fused`).
+"""Softmax statistics of the true class, on a working copy of the logits (see :mod:`._fused`).
 
-The logits ``x`` of shape ``(n, C)`` are copied once into ``z`` of shape
-``(C, n)`` (with a scale, a per-class bias and a per-example margin on the
-true class applied in place), so that the softmax runs along a contiguous
-dimension. From ``log p = log_softmax(z)`` come ``log p_t`` (exact, as in
-PyTorch's cross-entropy) and the probabilities ``p``; the true class's entry
-of ``p`` is then set to zero and the column sums give ``u = 1 - p_t`` as the
-sum of the *other* probabilities, without the cancellation of ``1 - p_t`` as
+The logits ``x`` of shape ``(n, C)`` are copied once into ``z`` (with a
+scale, a per-class bias and a per-example margin on the true class applied in
+place), on which every kernel then works in place. The copy's layout depends
+on the number of classes: with a few classes it is transposed, ``(C, n)``, so
+that the softmax and the sums over classes run along the long contiguous
+dimension (PyTorch's CPU kernels along a short last dimension are several
+times slower); with many classes it keeps the logits' own ``(n, C)`` layout,
+where the transposition would cost strided copies of a large tensor in and
+out. ``dim`` names the class dimension of the copy, and ``row`` and
+``to_logits`` hide the difference from the kernels.
+
+From ``log p = log_softmax(z)`` come ``log p_t`` (exact, as in PyTorch's
+cross-entropy) and the probabilities ``p``; the true class's entry of ``p``
+is then set to zero and the sums over classes give ``u = 1 - p_t`` as the sum
+of the *other* probabilities, without the cancellation of ``1 - p_t`` as
 ``p_t -> 1``. Gradients of the form ``c * (p - onehot)`` are then ``c * p``
 with the true entry written as ``-c * u``.
 """
@@ -15,57 +23,91 @@ from __future__ import annotations
 
 import torch
 
+#: up to this many classes the working copy is transposed to ``(C, n)``; above, ``(n, C)``
+TRANSPOSE_MAX_CLASSES = 16
 
-def transposed(logits, scale=1.0, bias=None):
-    """``(scale * logits + bias).T`` as a new contiguous ``(C, n)`` tensor."""
-    z = logits.t().clone(memory_format=torch.contiguous_format)
+
+def working_copy(logits, scale=1.0, bias=None, writable=True):
+    """``scale * logits + bias`` as a new contiguous tensor, and its class dimension.
+
+    Returns ``(z, dim)``: ``z`` of shape ``(C, n)`` with ``dim=0`` for at most
+    :data:`TRANSPOSE_MAX_CLASSES` classes, else of shape ``(n, C)`` with
+    ``dim=1``. With ``writable=False`` the caller promises not to modify ``z``,
+    which may then be ``logits`` itself (untransposed, unscaled, no bias),
+    saving a copy of a large tensor.
+    """
+    if logits.shape[1] <= TRANSPOSE_MAX_CLASSES:
+        z, dim = logits.t().clone(memory_format=torch.contiguous_format), 0
+    elif not writable and scale == 1.0 and bias is None:
+        return logits, 1
+    else:
+        z, dim = logits.clone(memory_format=torch.contiguous_format), 1
     if scale != 1.0:
         z.mul_(scale)
     if bias is not None:
-        z.add_(bias.unsqueeze(1))
-    return z
+        z.add_(bias.unsqueeze(1) if dim == 0 else bias)
+    return z, dim
+
+
+def row(value, dim):
+    """A per-example ``(n,)`` tensor shaped to broadcast against a copy with class ``dim``.
+
+    Numbers pass through unchanged.
+    """
+    return value.unsqueeze(dim) if isinstance(value, torch.Tensor) else value
+
+
+def to_logits(tensor, dim):
+    """A tensor of the working copy's layout as an ``(n, C)`` tensor (a view when transposed)."""
+    return tensor.t() if dim == 0 else tensor
 
 
 class SoftmaxStats:
-    """``log p_t``, ``u = 1 - p_t`` and ``p`` (true entries zeroed) of transposed logits ``z``.
+    """``log p_t``, ``u = 1 - p_t`` and ``p`` (true entries zeroed) of a working copy ``z``.
+
+    ``z`` and ``dim`` come from :func:`working_copy`; ``z`` is modified only
+    when a ``margin`` is given.
 
     Attributes
     ----------
-    t0 : torch.Tensor of shape (1, n)
-        The targets as a row, for indexing ``(C, n)`` tensors.
+    dim : int
+        The class dimension of ``z`` and ``p``.
+    t0 : torch.Tensor of shape (1, n) or (n, 1)
+        The targets, for indexing ``z``-shaped tensors along ``dim``.
     log_pt : torch.Tensor of shape (n,)
     log_p_sum : torch.Tensor of shape (n,) or None
         ``sum_c log p_c`` (with ``with_log_sum=True``).
-    p : torch.Tensor of shape (C, n) or None
+    p : torch.Tensor shaped like ``z``, or None
         The probabilities with the true class's entry set to 0 (with
         ``with_p=True``).
     u : torch.Tensor of shape (n,) or None
         ``1 - p_t``, summed from the other probabilities (with ``with_p=True``).
     """
 
-    __slots__ = ("log_p_sum", "log_pt", "p", "t0", "u")
+    __slots__ = ("dim", "log_p_sum", "log_pt", "p", "t0", "u")
 
-    def __init__(self, z, target, margin=None, with_p=True, with_log_sum=False):
-        self.t0 = t0 = target.unsqueeze(0)
+    def __init__(self, z, dim, target, margin=None, with_p=True, with_log_sum=False):
+        self.dim = dim
+        self.t0 = t0 = target.unsqueeze(dim)
         if margin is not None:
-            z.scatter_add_(0, t0, margin.neg().unsqueeze(0))
-        log_p = torch.log_softmax(z, 0)
-        self.log_pt = log_p.gather(0, t0).view(-1)
-        self.log_p_sum = log_p.sum(0) if with_log_sum else None
+            z.scatter_add_(dim, t0, margin.neg().unsqueeze(dim))
+        log_p = torch.log_softmax(z, dim)
+        self.log_pt = log_p.gather(dim, t0).view(-1)
+        self.log_p_sum = log_p.sum(dim) if with_log_sum else None
         self.p = self.u = None
         if with_p:
             self.p = p = log_p.exp_()
-            p.scatter_(0, t0, 0.0)
-            self.u = p.sum(0)
+            p.scatter_(dim, t0, 0.0)
+            self.u = p.sum(dim)
 
     def gradient(self, coef, true_value):
-        """The gradient ``coef * p``, ``true_value`` on the true class, as an ``(n, C)`` view.
+        """The gradient ``coef * p``, ``true_value`` on the true class, as an ``(n, C)`` tensor.
 
         ``coef`` has shape ``(n,)`` (or is a number); ``true_value`` shape ``(n,)``.
         """
-        grad = self.p.mul_(coef)
-        grad.scatter_(0, self.t0, true_value.unsqueeze(0))
-        return grad.t()
+        grad = self.p.mul_(row(coef, self.dim))
+        grad.scatter_(self.dim, self.t0, true_value.unsqueeze(self.dim))
+        return to_logits(grad, self.dim)
 
 
 def as_row(value, like):

@@ -22,7 +22,7 @@ from ._base import (
     run_loss,
 )
 from ._fused import reduce_rows
-from ._softmax import transposed
+from ._softmax import row, to_logits, working_copy
 from .cross_entropy import validated_cross_entropy
 from .focal import focal_kernel
 
@@ -112,16 +112,16 @@ def sigmoid_kernel(logits, target, gamma, weights, reduction, *, with_grad):
 
     With one-hot labels, the BCE of logit ``x_ic`` is ``softplus(a_ic)``
     where ``a_ic = -x_ic`` for the true class and ``x_ic`` otherwise (the
-    true row of the transposed logits is negated in place), and
+    true entries of the working copy of the logits are negated in place), and
     ``g = sigmoid(a) = |sigmoid(x) - y|`` is both the probability of the
     wrong answer and ``d softplus(a) / d a``. The sigmoid focal form multiplies by
     ``g**gamma``; its derivative is ``g**gamma * (gamma * (1 - g) *
     softplus(a) + g)``. The sign of the true row is restored for the gradient
     with respect to the logits.
     """
-    a = transposed(logits)
-    t0 = target.unsqueeze(0)
-    a.scatter_(0, t0, a.gather(0, t0).neg_())
+    a, dim = working_copy(logits)
+    t0 = target.unsqueeze(dim)
+    a.scatter_(dim, t0, a.gather(dim, t0).neg_())
     bce = F.softplus(a)
     g = torch.sigmoid(a) if with_grad or gamma else None
     if gamma:
@@ -129,16 +129,16 @@ def sigmoid_kernel(logits, target, gamma, weights, reduction, *, with_grad):
         loss_terms = g_gamma * bce
     else:
         loss_terms = bce
-    value, row_scale = reduce_rows(loss_terms.sum(0), weights, reduction)
+    value, row_scale = reduce_rows(loss_terms.sum(dim), weights, reduction)
     if not with_grad:
         return value, None
     if gamma:
         grad = torch.rsub(g, 1.0).mul_(bce).mul_(gamma).add_(g).mul_(g_gamma)
     else:
         grad = g
-    grad.mul_(row_scale)
-    grad.scatter_(0, t0, grad.gather(0, t0).neg_())
-    return value, grad.t()
+    grad.mul_(row(row_scale, dim))
+    grad.scatter_(dim, t0, grad.gather(dim, t0).neg_())
+    return value, to_logits(grad, dim)
 
 
 def class_balanced_loss(

@@ -17,7 +17,7 @@ from ._base import (
     run_loss,
 )
 from ._fused import reduce_rows
-from ._softmax import SoftmaxStats, transposed
+from ._softmax import SoftmaxStats, row, to_logits, working_copy
 
 
 def softmax_ce_kernel(logits, target, smoothing, scale, bias, margin, weights, reduction, *,
@@ -32,8 +32,8 @@ def softmax_ce_kernel(logits, target, smoothing, scale, bias, margin, weights, r
     from the other probabilities (see :mod:`._softmax`).
     """
     n_classes = logits.shape[1]
-    stats = SoftmaxStats(transposed(logits, scale, bias), target, margin, with_p=with_grad,
-                         with_log_sum=bool(smoothing))
+    z, dim = working_copy(logits, scale, bias, writable=margin is not None)
+    stats = SoftmaxStats(z, dim, target, margin, with_p=with_grad, with_log_sum=bool(smoothing))
     loss = stats.log_pt.neg()
     if smoothing:
         loss = torch.add(loss.mul_(1.0 - smoothing), stats.log_p_sum,
@@ -44,11 +44,11 @@ def softmax_ce_kernel(logits, target, smoothing, scale, bias, margin, weights, r
     coef = row_scale * scale
     true_value = stats.u.neg() if not smoothing else \
         stats.u.sub(smoothing * (1.0 - 1.0 / n_classes)).neg_()
-    grad = stats.p.mul_(coef)
+    grad = stats.p.mul_(row(coef, dim))
     if smoothing:
-        grad.sub_(coef * (smoothing / n_classes))
-    grad.scatter_(0, stats.t0, (true_value * coef).unsqueeze(0))
-    return value, grad.t()
+        grad.sub_(row(coef * (smoothing / n_classes), dim))
+    grad.scatter_(dim, stats.t0, (true_value * coef).unsqueeze(dim))
+    return value, to_logits(grad, dim)
 
 
 def softmax_cross_entropy(logits, target, weights, reduction, *, smoothing=0.0, scale=1.0,

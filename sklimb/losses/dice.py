@@ -14,7 +14,7 @@ from ._base import (
     run_loss,
 )
 from ._fused import reduce_rows
-from ._softmax import SoftmaxStats, transposed
+from ._softmax import SoftmaxStats, working_copy
 
 
 def dice_kernel(logits, target, alpha, smooth, weights, reduction, *, with_grad):
@@ -30,7 +30,7 @@ def dice_kernel(logits, target, alpha, smooth, weights, reduction, *, with_grad)
     every ``p_j`` has underflowed to 0 already. The true entry is
     ``-c * u = -K p_t u**alpha (u - alpha p_t)``.
     """
-    stats = SoftmaxStats(transposed(logits), target)
+    stats = SoftmaxStats(*working_copy(logits, writable=False), target)
     u, p_t = stats.u, stats.log_pt.exp()
     u_alpha = u.pow(alpha) if alpha else None
     q = p_t if u_alpha is None else u_alpha * p_t

@@ -23,7 +23,7 @@ from ._base import (
     run_loss,
 )
 from ._fused import reduce_rows
-from ._softmax import SoftmaxStats, as_row, transposed
+from ._softmax import SoftmaxStats, as_row, working_copy
 
 
 def focal_kernel(logits, target, gamma, weights, reduction, *, with_grad):
@@ -37,7 +37,7 @@ def focal_kernel(logits, target, gamma, weights, reduction, *, with_grad):
     infinite (``gamma < 1`` at ``p_t = 1``); ``log p_t / u -> -1`` as
     ``u -> 0`` is evaluated by its series there.
     """
-    stats = SoftmaxStats(transposed(logits), target)
+    stats = SoftmaxStats(*working_copy(logits, writable=False), target)
     u, log_pt = stats.u, stats.log_pt
     u_gamma = u * u if gamma == 2.0 else u.pow(gamma)
     value, row_scale = reduce_rows(torch.mul(u_gamma, log_pt).neg_(), weights, reduction)

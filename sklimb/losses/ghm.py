@@ -16,7 +16,7 @@ from ._base import (
     run_loss,
 )
 from ._fused import reduce_rows
-from ._softmax import transposed
+from ._softmax import row, to_logits, working_copy
 
 
 def _gradient_density(g, bins, running_density, momentum, update):
@@ -50,28 +50,28 @@ def ghm_kernel(logits, target, bins, running_density, momentum, update, weights,
                with_grad):
     """Per-example mean over classes of GHM-weighted BCE, and its gradient (see :mod:`._fused`).
 
-    On the transposed logits with the true row negated (``a``, as in
+    On the working copy of the logits with the true entries negated (``a``, as in
     :func:`.class_balanced.sigmoid_kernel`), the BCE of a logit is
     ``softplus(a)``, its gradient norm ``g = sigmoid(a) = |sigmoid(x) - y|``
     and ``d softplus(a) / d a = g``. The
     harmonizing weights are constants of the gradient, as in the paper.
     """
-    a = transposed(logits)
-    t0 = target.unsqueeze(0)
-    a.scatter_(0, t0, a.gather(0, t0).neg_())
+    a, dim = working_copy(logits)
+    t0 = target.unsqueeze(dim)
+    a.scatter_(dim, t0, a.gather(dim, t0).neg_())
     g = torch.sigmoid(a)
     idx, density, n_nonempty = _gradient_density(g, bins, running_density, momentum, update)
     bin_weight = (density * n_nonempty).reciprocal_()
     beta = bin_weight.index_select(0, idx).view_as(g)
     n_classes = logits.shape[1]
-    loss = torch.mul(F.softplus(a), beta).sum(0).div_(n_classes)
+    loss = torch.mul(F.softplus(a), beta).sum(dim).div_(n_classes)
     value, row_scale = reduce_rows(loss, weights, reduction)
     if not with_grad:
         return value, None
     grad = g.mul_(beta).mul_(row_scale / n_classes if isinstance(row_scale, float)
-                             else row_scale.div(n_classes))
-    grad.scatter_(0, t0, grad.gather(0, t0).neg_())
-    return value, grad.t()
+                             else row(row_scale.div(n_classes), dim))
+    grad.scatter_(dim, t0, grad.gather(dim, t0).neg_())
+    return value, to_logits(grad, dim)
 
 
 def ghm_c_loss(

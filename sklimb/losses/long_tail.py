@@ -128,7 +128,7 @@ def ldam_loss(
 
 def _ldam(logits, target, margins, scale, weight, sample_weight, reduction, trusted=False):
     # CE of s * (x - m_y * onehot): the margin is subtracted from the true logit of
-    # the transposed copy the softmax runs on (see _softmax.SoftmaxStats)
+    # the working copy the softmax runs on (see _softmax.SoftmaxStats)
     logits, target, margins = _shifted(logits, target, margins, "class_counts")
     weights = (module_example_weights(logits, target, weight, sample_weight) if trusted
                else example_weights_for(logits, target, weight, sample_weight))
