@@ -21,7 +21,6 @@ import argparse
 import math
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -36,14 +35,14 @@ from sklearn.preprocessing import StandardScaler
 from sklimb import ImbalancedNetClassifier
 
 try:  # run as a script from the repository root or from benchmarks/
+    from _docs import write_section
     from bench_quality import _fold_smote
     from suite import load_suite
 except ImportError:  # pragma: no cover
+    from benchmarks._docs import write_section
     from benchmarks.bench_quality import _fold_smote
     from benchmarks.suite import load_suite
 
-ROOT = Path(__file__).resolve().parents[1]
-SECTION = ("<!-- bench_defaults:start -->", "<!-- bench_defaults:end -->")
 PREVIOUS = "previous default"
 #: the parameters of the previous default (its "auto" budget is resolved per fold)
 PREVIOUS_PARAMS = dict(module="mlp", module__hidden_layer_sizes=(256, 128),
@@ -129,13 +128,6 @@ def table(frame, names):
     return pd.DataFrame(out).loc[names]
 
 
-def write_section(path, text):
-    page = path.read_text(encoding="utf-8")
-    head, rest = page.split(SECTION[0], 1)
-    path.write_text(f"{head}{SECTION[0]}\n{text.rstrip()}\n{SECTION[1]}"
-                    f"{rest.split(SECTION[1], 1)[1]}", encoding="utf-8")
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -156,7 +148,7 @@ def main(argv=None):
             + result.round(3).to_markdown())
     print(text)
     if args.write:
-        write_section(ROOT / "docs" / "benchmarks.md", text)
+        write_section("bench_defaults", text)
 
 
 if __name__ == "__main__":

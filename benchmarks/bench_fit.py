@@ -44,6 +44,10 @@ from skorch import NeuralNetClassifier
 from sklimb import ImbalancedNetClassifier
 from sklimb.modules import MLP
 
+try:  # run as a script from the repository root or from benchmarks/
+    from _docs import as_text_block, captured, write_section
+except ImportError:  # pragma: no cover
+    from benchmarks._docs import as_text_block, captured, write_section
 HIDDEN = (256, 128)
 LR = 1e-3
 N_CLASSES = 5
@@ -194,14 +198,22 @@ def main(argv=None):
     parser.add_argument("--suite", action="store_true",
                         help="also compare with CatBoost on the development suite")
     parser.add_argument("--quick", action="store_true", help="20k samples, 1 epoch, 2 rounds")
+    parser.add_argument("--write", action="store_true",
+                        help="put the output into docs/benchmarks.md (not with --quick)")
     args = parser.parse_args(argv)
+    if args.write and args.quick:
+        parser.error("--write records a full run: drop --quick")
     if args.quick:
         args.n_samples, args.epochs, args.rounds = 20_000, 1, 2
     torch.set_num_threads(1)
-    overhead(args.n_samples, args.n_features, args.epochs, args.batch_size, args.rounds)
-    against_mlp_classifier(max(args.rounds, 5))
-    if args.suite:
-        against_catboost()
+    with captured() as output:
+        overhead(args.n_samples, args.n_features, args.epochs, args.batch_size, args.rounds)
+        against_mlp_classifier(max(args.rounds, 5))
+        if args.suite:
+            against_catboost()
+    if args.write:
+        command = "python benchmarks/bench_fit.py" + (" --suite" if args.suite else "")
+        write_section("bench_fit", as_text_block(command, output.getvalue()))
 
 
 if __name__ == "__main__":

@@ -52,6 +52,10 @@ from sklimb.losses import (
     LogitAdjustedLoss,
 )
 
+try:  # run as a script from the repository root or from benchmarks/
+    from _docs import as_text_block, captured, write_section
+except ImportError:  # pragma: no cover
+    from benchmarks._docs import as_text_block, captured, write_section
 SMALL_SHAPES = [(64, 2), (256, 2), (256, 5), (256, 10), (512, 10)]
 LARGE_SHAPES = [(4096, 10), (65536, 100)]
 SMALL_TARGET = 1.3
@@ -190,7 +194,11 @@ def main(argv=None):
     parser.add_argument("--small", action="store_true", help="only the small shapes")
     parser.add_argument("--quick", action="store_true",
                         help="the small shapes and a smaller large one, 3 rounds")
+    parser.add_argument("--write", action="store_true",
+                        help="put the table into docs/benchmarks.md (a full run only)")
     args = parser.parse_args(argv)
+    if args.write and (args.small or args.quick or args.only):
+        parser.error("--write records a full run: drop --small, --quick and --only")
     shapes = SMALL_SHAPES + LARGE_SHAPES
     if args.small:
         shapes = SMALL_SHAPES
@@ -199,10 +207,14 @@ def main(argv=None):
     rows = run(shapes, 3 if args.quick else args.rounds, args.repeats, args.warmup,
                CLOCKS[args.clock], STATS[args.stat], args.only)
     text, checked, failures = table(rows)
-    print(f"clock: {args.clock}, {args.stat} call per round; ratio = loss / cross_entropy "
-          "(weighted losses: / weighted cross_entropy), median over rounds")
-    print(text)
-    print(f"\n{checked - failures}/{checked} within target")
+    with captured() as output:
+        print(f"clock: {args.clock}, {args.stat} call per round; ratio = loss / cross_entropy "
+              "(weighted losses: / weighted cross_entropy), median over rounds")
+        print(text)
+        print(f"\n{checked - failures}/{checked} within target")
+    if args.write:
+        write_section("bench_losses", as_text_block(
+            f"python benchmarks/bench_losses.py --rounds {args.rounds}", output.getvalue()))
 
 
 if __name__ == "__main__":

@@ -45,14 +45,15 @@ from sklimb.results import ComparisonResult
 from sklimb.strategies import make_sampler
 
 try:  # run as a script from the repository root or from benchmarks/
+    from _docs import write_section
     from suite import load_suite
 except ImportError:  # pragma: no cover
+    from benchmarks._docs import write_section
     from benchmarks.suite import load_suite
 
 METRICS = ("f1_macro", "balanced_accuracy", "geometric_mean")
 FOLDS, SEEDS = 5, (0, 1, 2)
 QUICK_FOLDS, QUICK_SEEDS = 3, (0,)
-SECTION = ("<!-- bench_quality:start -->", "<!-- bench_quality:end -->")
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT = "sklimb default"
 DECISION = "sklimb decision=balanced_accuracy"
@@ -230,18 +231,6 @@ def plot(results, path):
     plt.close(fig)
 
 
-def write_section(path, text):
-    """Replace the text between the ``SECTION`` markers of ``path`` (append if absent)."""
-    page = path.read_text(encoding="utf-8")
-    block = f"{SECTION[0]}\n{text.rstrip()}\n{SECTION[1]}"
-    if SECTION[0] in page and SECTION[1] in page:
-        head, rest = page.split(SECTION[0], 1)
-        page = head + block + rest.split(SECTION[1], 1)[1]
-    else:
-        page = page.rstrip() + "\n\n## Predictive quality\n\n" + block + "\n"
-    path.write_text(page, encoding="utf-8")
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -261,7 +250,7 @@ def main(argv=None):
     print(summary.round(3).to_string())
     print(f"\ntotal {time.perf_counter() - start:.0f} s")
     if not args.quick and not args.no_write and not args.only:
-        write_section(ROOT / "docs" / "benchmarks.md", text)
+        write_section("bench_quality", text)
         plot(results, ROOT / "docs" / "img" / "quality.png")
 
 
