@@ -37,16 +37,20 @@ def working_copy(logits, scale=1.0, bias=None, writable=True):
     saving a copy of a large tensor.
     """
     if logits.shape[1] <= TRANSPOSE_MAX_CLASSES:
-        z, dim = logits.t().clone(memory_format=torch.contiguous_format), 0
-    elif not writable and scale == 1.0 and bias is None:
-        return logits, 1
-    else:
-        z, dim = logits.clone(memory_format=torch.contiguous_format), 1
-    if scale != 1.0:
-        z.mul_(scale)
+        z = logits.t().clone(memory_format=torch.contiguous_format)
+        if scale != 1.0:
+            z.mul_(scale)
+        if bias is not None:
+            z.add_(bias.unsqueeze(1))
+        return z, 0
+    # untransposed: one pass makes the copy and applies the scale and the bias
     if bias is not None:
-        z.add_(bias.unsqueeze(1) if dim == 0 else bias)
-    return z, dim
+        return torch.add(bias.to(logits.dtype), logits, alpha=scale), 1
+    if scale != 1.0:
+        return torch.mul(logits, scale), 1
+    if not writable:
+        return logits, 1
+    return logits.clone(memory_format=torch.contiguous_format), 1
 
 
 def row(value, dim):

@@ -27,7 +27,9 @@ def _gradient_density(g, bins, running_density, momentum, update):
     is given and ``momentum > 0`` (updated in place if ``update``; an
     all-zero state has never been updated and takes the batch's density).
     """
-    idx = torch.mul(g, bins).to(torch.int64).clamp_max_(bins - 1).view(-1)
+    # int32 indices: half the memory of int64, and on the CPU a large batch's index tensor
+    # then stays below the size glibc hands back to the kernel after every call
+    idx = torch.mul(g, bins).to(torch.int32).clamp_max_(bins - 1).view(-1)
     if idx.device.type == "cpu":
         counts = torch.bincount(idx, minlength=bins)
     else:  # index_add_ does not synchronise with the host, bincount does
