@@ -925,6 +925,7 @@ def test_initialized_but_unfitted_is_not_fitted():
     (dict(batch_size=0), "batch_size"),
     (dict(n_iter_no_change=0), "n_iter_no_change"),
     (dict(max_epochs=-1), "max_epochs"),
+    (dict(max_epochs=0), "max_epochs"),  # would score an untrained network
     (dict(max_epochs="many"), "max_epochs"),
     (dict(class_weight="automatic"), "class_weight"),
     (dict(sampler="bogus"), "sampler"),
