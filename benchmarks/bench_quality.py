@@ -112,12 +112,14 @@ def methods(random_state):
     }
 
 
-def run(quick, n_jobs, only=None, seeds=None, cache=None):
+def run(quick, n_jobs, only=None, seeds=None, cache=None, refresh=()):
     """Cross-validate every method on every dataset; ``cache`` keeps each (dataset, seed).
 
     With a ``cache`` directory, a finished (dataset, seed) is stored there and read back by
     the next run instead of being refitted, so a long run can be interrupted, or extended
-    with more seeds, without losing what it has done.
+    with more seeds, without losing what it has done. The methods named in ``refresh`` are
+    refitted even when cached (on the same folds) and replace their cached scores, so a
+    change to sklimb is measured without refitting the peers.
     """
     torch.set_num_threads(1)
     folds, default_seeds = (QUICK_FOLDS, QUICK_SEEDS) if quick else (FOLDS, SEEDS)
@@ -130,16 +132,17 @@ def run(quick, n_jobs, only=None, seeds=None, cache=None):
                     if cache and not only else None)
             if path is not None and path.exists():
                 result, elapsed = pd.read_pickle(path)
+                if refresh:  # the stored time stays that of the run that fitted every method
+                    result = _replace(result, _compare(X, y, {
+                        k: v for k, v in methods(seed).items() if k in refresh}, folds, seed,
+                        n_jobs))
+                    pd.to_pickle((result, elapsed), path)
                 per_seed.append(result)
                 timings[name] += elapsed
                 continue
             start = time.perf_counter()
             chosen = {k: v for k, v in methods(seed).items() if not only or k in only}
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                per_seed.append(compare(X, y, chosen, metrics=METRICS, cv=folds,
-                                        random_state=seed, n_jobs=n_jobs, scale=False,
-                                        progress=False))
+            per_seed.append(_compare(X, y, chosen, folds, seed, n_jobs))
             elapsed = time.perf_counter() - start
             timings[name] += elapsed
             if path is not None:
@@ -150,6 +153,27 @@ def run(quick, n_jobs, only=None, seeds=None, cache=None):
               f"{timings[name]:.0f} s)")
         print(results[name].summary_table().to_string())
     return results, timings
+
+
+def _compare(X, y, chosen, folds, seed, n_jobs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return compare(X, y, chosen, metrics=METRICS, cv=folds, random_state=seed,
+                       n_jobs=n_jobs, scale=False, progress=False)
+
+
+def _replace(cached, fresh):
+    """``cached`` with the methods of ``fresh`` (same folds) replaced by their new scores."""
+    frames = {}
+    for attr in ("scores", "per_class", "times"):
+        old, new = getattr(cached, attr), getattr(fresh, attr)
+        kept = old[~old["strategy"].isin(fresh.strategies)]
+        frames[attr] = pd.concat([kept, new], ignore_index=True)
+    strategies = list(cached.strategies) + [s for s in fresh.strategies
+                                            if s not in cached.strategies]
+    return ComparisonResult(frames["scores"], frames["per_class"], frames["times"],
+                            cached.metrics, strategies, cached.classes, cached.class_counts,
+                            cached.setup)
 
 
 def pooled(results, seeds):
@@ -242,9 +266,15 @@ def main(argv=None):
                         help=f"number of seeds (default {len(SEEDS)}, --quick {len(QUICK_SEEDS)})")
     parser.add_argument("--cache", metavar="DIR",
                         help="keep each finished (dataset, seed) here and reuse it on rerun")
+    parser.add_argument("--refresh", nargs="+", metavar="METHOD", default=(),
+                        choices=list(methods(0)),
+                        help="with --cache: refit these methods and replace their cached scores")
     args = parser.parse_args(argv)
+    if args.refresh and not args.cache:
+        parser.error("--refresh needs --cache: it replaces methods in cached results")
     start = time.perf_counter()
-    results, timings = run(args.quick, args.n_jobs, args.only, args.seeds, args.cache)
+    results, timings = run(args.quick, args.n_jobs, args.only, args.seeds, args.cache,
+                           tuple(args.refresh))
     text, summary = report(results, timings, args.quick)
     print("\nmean and average rank over the suite:")
     print(summary.round(3).to_string())
