@@ -62,8 +62,8 @@ class Strategy:
 
     A strategy means the same model wherever it is written: ``"focal"`` is
     ``ImbalancedNetClassifier(loss="focal")`` with every other parameter at
-    the estimator's default (including ``class_weight="auto"``, balanced
-    class weights for focal), preceded by a ``StandardScaler`` in
+    the estimator's default (including ``class_weight="auto"``, square-root
+    balanced class weights for focal), preceded by a ``StandardScaler`` in
     :func:`sklimb.compare`. Parts change one thing each: a sampler adds a
     pipeline step, a weighting sets ``class_weight`` (``unweighted`` means
     ``class_weight=None``), an option sets network parameters.

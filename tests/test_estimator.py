@@ -624,8 +624,9 @@ def test_under_sampling_sees_different_majority_rows_across_epochs():
 
 # ------------------------------------------------------------- class_weight="auto"
 @pytest.mark.parametrize("loss, expected", [
-    ("ce", "balanced"), ("focal", "balanced"), ("ghm", "balanced"), ("dice", "balanced"),
-    ("ldam", "balanced"), ("class_balanced", None), ("logit_adjusted", None),
+    ("ce", "sqrt_balanced"), ("focal", "sqrt_balanced"), ("ghm", "sqrt_balanced"),
+    ("dice", "sqrt_balanced"), ("ldam", "sqrt_balanced"), ("class_balanced", None),
+    ("logit_adjusted", None),
 ])
 def test_class_weight_auto_balances_unless_the_loss_corrects_frequencies(loss, expected):
     X, y = multiclass_data()

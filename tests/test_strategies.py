@@ -220,7 +220,7 @@ def test_network_options_and_tuned_decisions_parse_and_build():
     from sklimb.decision import TunedDecisionClassifier
 
     drw = Strategy.parse("ce+drw")
-    assert drw.class_weight == "auto"  # the estimator's default: balanced weights for CE
+    assert drw.class_weight == "auto"  # the estimator's default: sqrt-balanced weights for CE
     assert drw.net_options == {"class_weight_start": 0.5}
     net = drw.build(net_params={"max_epochs": 4}).named_steps["net"]
     assert net.class_weight_start == 0.5 and net.max_epochs == 4
