@@ -22,14 +22,16 @@ from ._softmax import row, to_logits, working_copy
 def _gradient_density(g, bins, running_density, momentum, update):
     """Bin indices of the gradient norms ``g``, the bin densities and the non-empty bins.
 
-    Returns ``(idx, density, n_nonempty)``; ``g == 1`` belongs to the last bin.
+    Returns ``(idx, density, n_nonempty, scratch)``; ``g == 1`` belongs to the last bin,
+    and ``scratch`` is a tensor of ``g``'s shape and dtype the caller may overwrite.
     ``density`` is the exponential moving average when ``running_density``
     is given and ``momentum > 0`` (updated in place if ``update``; an
     all-zero state has never been updated and takes the batch's density).
     """
     # int32 indices: half the memory of int64, and on the CPU a large batch's index tensor
     # then stays below the size glibc hands back to the kernel after every call
-    idx = torch.mul(g, bins).to(torch.int32).clamp_max_(bins - 1).view(-1)
+    scaled = torch.mul(g, bins)
+    idx = scaled.to(torch.int32).clamp_max_(bins - 1).view(-1)
     if idx.device.type == "cpu":
         counts = torch.bincount(idx, minlength=bins)
     else:  # index_add_ does not synchronise with the host, bincount does
@@ -45,7 +47,7 @@ def _gradient_density(g, bins, running_density, momentum, update):
         if update:
             running_density.copy_(ema)
         density = ema
-    return idx, density, n_nonempty
+    return idx, density, n_nonempty, scaled
 
 
 def ghm_kernel(logits, target, bins, running_density, momentum, update, weights, reduction, *,
@@ -62,11 +64,14 @@ def ghm_kernel(logits, target, bins, running_density, momentum, update, weights,
     t0 = target.unsqueeze(dim)
     a.scatter_(dim, t0, a.gather(dim, t0).neg_())
     g = torch.sigmoid(a)
-    idx, density, n_nonempty = _gradient_density(g, bins, running_density, momentum, update)
+    idx, density, n_nonempty, scratch = _gradient_density(g, bins, running_density, momentum,
+                                                          update)
     bin_weight = (density * n_nonempty).reciprocal_()
-    beta = bin_weight.index_select(0, idx).view_as(g)
+    # the per-logit weights go into the scratch tensor of g's size the binning left behind: on
+    # large batches every fresh tensor of that size costs page faults
+    beta = torch.index_select(bin_weight, 0, idx, out=scratch.view(-1)).view_as(g)
     n_classes = logits.shape[1]
-    loss = torch.mul(F.softplus(a), beta).sum(dim).div_(n_classes)
+    loss = F.softplus(a).mul_(beta).sum(dim).div_(n_classes)
     value, row_scale = reduce_rows(loss, weights, reduction)
     if not with_grad:
         return value, None
