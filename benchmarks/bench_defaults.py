@@ -52,9 +52,8 @@ PREVIOUS_PARAMS = dict(module="mlp", module__hidden_layer_sizes=(256, 128),
 SMALL = dict(module__hidden_layer_sizes=(100,), module__dropout=0.0, batch_size=200,
              max_epochs=200)
 
-#: the step before the last: the default with balanced rather than square-root balanced weights
+#: the weights of every step before the last (the default has square-root balanced ones)
 BALANCED = {"class_weight": "balanced"}
-LR_STEP = "+ lr 5e-3 (balanced weights)"
 
 #: name -> ImbalancedNetClassifier parameters; None is SMOTE + MLPClassifier. The
 #: alternatives after the walk are single changes of the balanced-weights step, on which they
@@ -66,7 +65,7 @@ CANDIDATES = {
                                                 "input_transform": "standard"},
     "+ cosine schedule and weight average (lr 2e-3)": {
         **SMALL, **BALANCED, "lr": 2e-3},
-    LR_STEP: BALANCED,
+    "+ lr 5e-3 (balanced weights)": BALANCED,
     "+ square-root balanced weights: the default": {},
     "lr 5e-3 step, unweighted": {"class_weight": None},
     "lr 5e-3 step, two layers (100, 100)": {**BALANCED,

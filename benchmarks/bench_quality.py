@@ -164,29 +164,33 @@ def _compare(X, y, chosen, folds, seed, n_jobs):
 
 def _replace(cached, fresh):
     """``cached`` with the methods of ``fresh`` (same folds) replaced by their new scores."""
-    frames = {}
-    for attr in ("scores", "per_class", "times"):
-        old, new = getattr(cached, attr), getattr(fresh, attr)
-        kept = old[~old["strategy"].isin(fresh.strategies)]
-        frames[attr] = pd.concat([kept, new], ignore_index=True)
+    kept = {attr: frame[~frame["strategy"].isin(fresh.strategies)]
+            for attr, frame in _frames(cached).items()}
     strategies = list(cached.strategies) + [s for s in fresh.strategies
                                             if s not in cached.strategies]
+    return _joined(cached, [kept, _frames(fresh)], strategies, cached.setup)
+
+
+def _frames(result):
+    return {attr: getattr(result, attr) for attr in ("scores", "per_class", "times")}
+
+
+def _joined(first, parts, strategies, setup):
+    """One result of the rows of ``parts`` (dicts of frames), with ``first``'s description."""
+    frames = {attr: pd.concat([part[attr] for part in parts], ignore_index=True)
+              for attr in parts[0]}
     return ComparisonResult(frames["scores"], frames["per_class"], frames["times"],
-                            cached.metrics, strategies, cached.classes, cached.class_counts,
-                            cached.setup)
+                            first.metrics, strategies, first.classes, first.class_counts, setup)
 
 
 def pooled(results, seeds):
     """One result holding every seed's folds, each seed as one repeat."""
     if len(results) == 1:
         return results[0]
-    frames = {attr: pd.concat([getattr(r, attr).assign(repeat=seed) for r, seed in
-                               zip(results, seeds, strict=True)], ignore_index=True)
-              for attr in ("scores", "per_class", "times")}
     first = results[0]
-    return ComparisonResult(frames["scores"], frames["per_class"], frames["times"],
-                            first.metrics, first.strategies, first.classes,
-                            first.class_counts, {**first.setup, "seeds": list(seeds)})
+    parts = [{attr: frame.assign(repeat=seed) for attr, frame in _frames(r).items()}
+             for r, seed in zip(results, seeds, strict=True)]
+    return _joined(first, parts, first.strategies, {**first.setup, "seeds": list(seeds)})
 
 
 def overview(results):
@@ -267,11 +271,16 @@ def main(argv=None):
     parser.add_argument("--cache", metavar="DIR",
                         help="keep each finished (dataset, seed) here and reuse it on rerun")
     parser.add_argument("--refresh", nargs="+", metavar="METHOD", default=(),
-                        choices=list(methods(0)),
                         help="with --cache: refit these methods and replace their cached scores")
     args = parser.parse_args(argv)
-    if args.refresh and not args.cache:
-        parser.error("--refresh needs --cache: it replaces methods in cached results")
+    if args.refresh:
+        if not args.cache or args.only:
+            parser.error("--refresh needs --cache and no --only: it replaces methods in the "
+                         "cached results of every method")
+        unknown = sorted(set(args.refresh) - set(methods(0)))
+        if unknown:
+            parser.error(f"--refresh: unknown method(s) {unknown}; choose from "
+                         f"{list(methods(0))}")
     start = time.perf_counter()
     results, timings = run(args.quick, args.n_jobs, args.only, args.seeds, args.cache,
                            tuple(args.refresh))

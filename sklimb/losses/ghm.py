@@ -19,14 +19,15 @@ from ._fused import reduce_rows
 from ._softmax import row, to_logits, working_copy
 
 
-def _gradient_density(g, bins, running_density, momentum, update):
-    """Bin indices of the gradient norms ``g``, the bin densities and the non-empty bins.
+def _harmonizing_weights(g, bins, running_density, momentum, update):
+    """The harmonizing weight of every gradient norm in ``g``, a tensor shaped like ``g``.
 
-    Returns ``(idx, density, n_nonempty, scratch)``; ``g == 1`` belongs to the last bin,
-    and ``scratch`` is a tensor of ``g``'s shape and dtype the caller may overwrite.
-    ``density`` is the exponential moving average when ``running_density``
-    is given and ``momentum > 0`` (updated in place if ``update``; an
-    all-zero state has never been updated and takes the batch's density).
+    ``g`` is binned into ``bins`` equal-width bins (``g == 1`` belongs to the
+    last); a norm in a bin of density ``rho`` with ``n`` non-empty bins gets
+    ``1 / (rho * n)``. ``rho`` is the exponential moving average when
+    ``running_density`` is given and ``momentum > 0`` (updated in place if
+    ``update``; an all-zero state has never been updated and takes the
+    batch's density).
     """
     # int32 indices: half the memory of int64, and on the CPU a large batch's index tensor
     # then stays below the size glibc hands back to the kernel after every call
@@ -47,7 +48,10 @@ def _gradient_density(g, bins, running_density, momentum, update):
         if update:
             running_density.copy_(ema)
         density = ema
-    return idx, density, n_nonempty, scaled
+    bin_weight = (density * n_nonempty).reciprocal_()
+    # written over ``scaled``, which is no longer needed: on large batches every fresh
+    # tensor of g's size costs page faults
+    return torch.index_select(bin_weight, 0, idx, out=scaled.view(-1)).view_as(g)
 
 
 def ghm_kernel(logits, target, bins, running_density, momentum, update, weights, reduction, *,
@@ -64,12 +68,7 @@ def ghm_kernel(logits, target, bins, running_density, momentum, update, weights,
     t0 = target.unsqueeze(dim)
     a.scatter_(dim, t0, a.gather(dim, t0).neg_())
     g = torch.sigmoid(a)
-    idx, density, n_nonempty, scratch = _gradient_density(g, bins, running_density, momentum,
-                                                          update)
-    bin_weight = (density * n_nonempty).reciprocal_()
-    # the per-logit weights go into the scratch tensor of g's size the binning left behind: on
-    # large batches every fresh tensor of that size costs page faults
-    beta = torch.index_select(bin_weight, 0, idx, out=scratch.view(-1)).view_as(g)
+    beta = _harmonizing_weights(g, bins, running_density, momentum, update)
     n_classes = logits.shape[1]
     loss = F.softplus(a).mul_(beta).sum(dim).div_(n_classes)
     value, row_scale = reduce_rows(loss, weights, reduction)
