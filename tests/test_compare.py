@@ -625,3 +625,19 @@ def test_ctrl_c_raises_with_the_finished_fits(data, monkeypatch):
     assert isinstance(stop.value, KeyboardInterrupt)
     assert (stop.value.n_done, stop.value.n_total) == (3, 6)
     assert stop.value.result.partial and len(stop.value.result.times) == 3
+
+
+def test_torch_warm_up_runs_once_per_process_and_only_for_networks(data):
+    """PyTorch's one-off start-up is paid before the timed fit, once, and only by networks."""
+    compare_module = importlib.import_module("sklimb.compare")  # the name is also a function
+    X, y = data
+    warm_up = compare_module._warm_up_torch
+    warm_up.cache_clear()
+    run(X, y, {"logreg": LogisticRegression()}, n_jobs=1)
+    assert warm_up.cache_info().misses == 0
+    run(X, y, {"ce": "ce", "tuned": make_imb_pipeline(
+        StandardScaler(), ImbalancedNetClassifier(max_epochs=2, random_state=0))}, n_jobs=1)
+    assert warm_up.cache_info().misses == 1
+    assert compare_module._uses_network(make_imb_pipeline(
+        StandardScaler(), ImbalancedNetClassifier()))
+    assert not compare_module._uses_network(LogisticRegression())
