@@ -2,7 +2,8 @@
 
 Run with ``python benchmarks/bench_quality.py`` (the whole development suite,
 5-fold CV x 3 seeds; about two hours on 2 cores, most of it CatBoost; ``--cache
-DIR`` keeps each finished dataset and seed so an interrupted run resumes) or
+DIR`` keeps each finished dataset and seed so an interrupted run resumes, and
+``--cache DIR --refresh METHOD ...`` refits only those methods on the cached folds) or
 ``--quick`` (seven datasets, 3-fold x 1 seed, under 5 minutes, prints only).
 Needs the benchmark extra: ``pip install -e ".[bench]"``.
 
