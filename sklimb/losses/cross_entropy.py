@@ -17,7 +17,7 @@ from ._base import (
     run_loss,
 )
 from ._fused import reduce_rows
-from ._softmax import SoftmaxStats, row, to_logits, working_copy
+from ._softmax import TRANSPOSE_MAX_CLASSES, SoftmaxStats, row, to_logits, working_copy
 
 
 def softmax_ce_kernel(logits, target, smoothing, scale, bias, margin, weights, reduction, *,
@@ -61,6 +61,55 @@ def softmax_cross_entropy(logits, target, weights, reduction, *, smoothing=0.0, 
     """
     return run_loss(logits, target, softmax_ce_kernel, smoothing, scale, bias, margin, weights,
                     reduction)
+
+
+#: at most this many logits (``n_samples * n_classes``), a shifted cross-entropy is composed
+#: from PyTorch's own operations (see :func:`shifted_cross_entropy`)
+NATIVE_MAX_ELEMENTS = 8192
+
+
+def native_route(logits, weight, sample_weight, margin=False):
+    """Whether :func:`shifted_cross_entropy` is the cheaper way to a shifted cross-entropy.
+
+    At batch sizes of a few thousand logits a loss costs per-operation overhead; there a
+    shift of the logits (one operation) followed by PyTorch's fused cross-entropy costs
+    fewer operations than :func:`softmax_ce_kernel`. Above that, the kernel's transposed
+    working copy is faster, except that a per-class ``bias`` with many classes (no
+    transposition) costs the native route nothing extra. Sample weights keep the kernel,
+    and so do class weights that are not all positive on the CPU: PyTorch's weighted mean
+    is 0/0 when no example of a batch has weight, where sklimb's is 0.
+    """
+    if sample_weight is not None:
+        return False
+    small = logits.numel() <= NATIVE_MAX_ELEMENTS
+    if not small and (margin or logits.shape[1] <= TRANSPOSE_MAX_CLASSES):
+        return False
+    return weight is None or (weight.device.type == "cpu" and bool((weight > 0).all()))
+
+
+def shifted_cross_entropy(logits, target, weight, reduction, *, scale=1.0, bias=None,
+                          margins=None):
+    """Cross-entropy of ``scale * logits + bias - scale * margins[y] * onehot(y)``, natively.
+
+    The same loss as :func:`softmax_cross_entropy` with class weights ``weight``
+    (``None`` or all positive) and no sample weights or smoothing, built from
+    differentiable PyTorch operations: the shift is one addition, after which
+    ``F.cross_entropy`` does the rest. ``bias`` and ``margins`` are per-class
+    constants of shape ``(n_classes,)``.
+    """
+    shift = None
+    if margins is not None:  # row i of diag(-scale * margins) is the margin on class y_i
+        shift = torch.diag(margins * -scale).index_select(0, target)
+        if bias is not None:
+            shift = shift.add_(bias)
+    elif bias is not None:
+        shift = bias
+    z = logits if shift is None else torch.add(shift, logits, alpha=scale)
+    if shift is None and scale != 1.0:
+        z = logits * scale
+    if weight is not None:
+        weight = weight.to(logits.dtype)
+    return F.cross_entropy(z, target, weight=weight, reduction=reduction)
 
 
 def _checked(logits, target, function, *args, **kwargs):

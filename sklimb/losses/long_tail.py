@@ -5,17 +5,23 @@ from __future__ import annotations
 from ._base import (
     ImbalanceLoss,
     add_log_shifts,
+    as_class_tensor,
     check_class_vector_size,
     check_logits_target,
     check_number,
     check_reduction,
     class_counts_buffer,
-    example_weights_for,
     module_example_weights,
     per_example,
     required_class_counts,
 )
-from .cross_entropy import softmax_cross_entropy, validated_cross_entropy
+from .cross_entropy import (
+    _checked,
+    native_route,
+    shifted_cross_entropy,
+    softmax_cross_entropy,
+    validated_cross_entropy,
+)
 
 
 def ldam_margins(class_counts, max_margin=0.5):
@@ -130,8 +136,13 @@ def _ldam(logits, target, margins, scale, weight, sample_weight, reduction, trus
     # CE of s * (x - m_y * onehot): the margin is subtracted from the true logit of
     # the working copy the softmax runs on (see _softmax.SoftmaxStats)
     logits, target, margins = _shifted(logits, target, margins, "class_counts")
-    weights = (module_example_weights(logits, target, weight, sample_weight) if trusted
-               else example_weights_for(logits, target, weight, sample_weight))
+    if not trusted:
+        weight = as_class_tensor("weight", weight, logits)
+    if native_route(logits, weight, sample_weight, margin=True):
+        check_class_vector_size("weight", weight, logits.shape[1])
+        return _checked(logits, target, shifted_cross_entropy, logits, target, weight,
+                        reduction, scale=scale, margins=margins)
+    weights = module_example_weights(logits, target, weight, sample_weight)
     margin = per_example(margins, target).mul_(scale)
     return softmax_cross_entropy(logits, target, weights, reduction, scale=scale, margin=margin)
 
@@ -196,8 +207,13 @@ def logit_adjusted_loss(
 def _logit_adjusted(logits, target, log_prior, tau, weight, sample_weight, reduction,
                     trusted=False):
     logits, target, log_prior = _shifted(logits, target, log_prior, "class_counts")
-    weights = (module_example_weights(logits, target, weight, sample_weight) if trusted
-               else example_weights_for(logits, target, weight, sample_weight))
+    if not trusted:
+        weight = as_class_tensor("weight", weight, logits)
+    if tau != 0.0 and native_route(logits, weight, sample_weight):
+        check_class_vector_size("weight", weight, logits.shape[1])
+        return _checked(logits, target, shifted_cross_entropy, logits, target, weight,
+                        reduction, bias=tau * log_prior)
+    weights = module_example_weights(logits, target, weight, sample_weight)
     if tau == 0.0:
         return validated_cross_entropy(logits, target, weights, 0.0, reduction)
     return softmax_cross_entropy(logits, target, weights, reduction, bias=tau * log_prior)

@@ -16,6 +16,7 @@ from sklimb.losses import (
     log_priors,
     logit_adjusted_loss,
 )
+from sklimb.losses import cross_entropy as ce_module
 
 from . import _reference
 from ._reference import (
@@ -42,6 +43,17 @@ COUNTS = [500, 120, 30, 4]
 
 SATURATED = [*_reference.SATURATED, [0.4, 0.0, 0.1]]
 SATURATED_TARGET = [*_reference.SATURATED_TARGET, 2]
+
+
+
+
+@pytest.fixture(autouse=True, params=["native", "kernel"])
+def route(request, monkeypatch):
+    """Every test runs on both routes to a shifted cross-entropy: PyTorch's own operations
+    (small batches) and the fused kernel (large ones), by moving the size threshold."""
+    if request.param == "kernel":
+        monkeypatch.setattr(ce_module, "NATIVE_MAX_ELEMENTS", -1)
+    return request.param
 
 
 # ---------------------------------------------------------------- reference
@@ -389,3 +401,40 @@ def test_module_class_counts_of_wrong_length_raise(cls):
     logits, target, _, _ = random_case()
     with pytest.raises(ValueError, match="class_counts has 3 entries but logits have 4"):
         cls(class_counts=[10, 5, 1])(logits, target)
+
+
+# ---------------------------------------------------------------- routes
+def _count_native(monkeypatch):
+    calls = []
+    original = ce_module.shifted_cross_entropy
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr("sklimb.losses.long_tail.shifted_cross_entropy", counting)
+    return calls
+
+
+@pytest.mark.parametrize("loss", [ldam_loss, logit_adjusted_loss])
+def test_route_follows_batch_size_and_weights(loss, route, monkeypatch):
+    calls = _count_native(monkeypatch)
+    logits, target = torch.randn(64, 4), torch.randint(0, 4, (64,))
+    loss(logits, target, class_counts=COUNTS)
+    loss(logits, target, class_counts=COUNTS, weight=[1.0, 2.0, 3.0, 4.0])
+    assert len(calls) == (2 if route == "native" else 0)
+    # sample weights, and a class weight of 0, keep the kernel on either route
+    loss(logits, target, class_counts=COUNTS, sample_weight=torch.ones(64))
+    loss(logits, target, class_counts=COUNTS, weight=[1.0, 0.0, 3.0, 4.0])
+    assert len(calls) == (2 if route == "native" else 0)
+
+
+@pytest.mark.parametrize("loss", [ldam_loss, logit_adjusted_loss])
+def test_batch_of_zero_weight_examples_gives_zero(loss):
+    """Only class 1 in the batch, and class 1 weighs 0: the weighted mean is 0, not 0/0."""
+    logits = torch.randn(8, 3, requires_grad=True)
+    value = loss(logits, torch.ones(8, dtype=torch.long), class_counts=[5, 3, 1],
+                 weight=[1.0, 0.0, 1.0])
+    value.backward()
+    assert value.item() == 0.0
+    assert torch.equal(logits.grad, torch.zeros_like(logits))
