@@ -52,12 +52,13 @@ PREVIOUS_PARAMS = dict(module="mlp", module__hidden_layer_sizes=(256, 128),
 SMALL = dict(module__hidden_layer_sizes=(100,), module__dropout=0.0, batch_size=200,
              max_epochs=200)
 
-#: the weights of every step before the last (the default has square-root balanced ones)
+#: the weights of every step before square-root balanced ones
 BALANCED = {"class_weight": "balanced"}
+#: every step before the last has no dropout (the default has 0.1)
+NO_DROPOUT = {"module__dropout": 0.0}
 
 #: name -> ImbalancedNetClassifier parameters; None is SMOTE + MLPClassifier. The
-#: alternatives after the walk are single changes of the balanced-weights step, on which they
-#: were measured before square-root weights became the default.
+#: alternatives after the walk are single changes of the step they name.
 CANDIDATES = {
     PREVIOUS: PREVIOUS_PARAMS,
     "one layer of 100, no dropout, 200 epochs": {**PREVIOUS_PARAMS, **SMALL},
@@ -65,16 +66,20 @@ CANDIDATES = {
                                                 "input_transform": "standard"},
     "+ cosine schedule and weight average (lr 2e-3)": {
         **SMALL, **BALANCED, "lr": 2e-3},
-    "+ lr 5e-3 (balanced weights)": BALANCED,
-    "+ square-root balanced weights: the default": {},
-    "lr 5e-3 step, unweighted": {"class_weight": None},
-    "lr 5e-3 step, two layers (100, 100)": {**BALANCED,
+    "+ lr 5e-3 (balanced weights)": {**BALANCED, **NO_DROPOUT},
+    "+ square-root balanced weights": NO_DROPOUT,
+    "+ dropout 0.1: the default": {},
+    "lr 5e-3 step, unweighted": {"class_weight": None, **NO_DROPOUT},
+    "lr 5e-3 step, two layers (100, 100)": {**BALANCED, **NO_DROPOUT,
                                             "module__hidden_layer_sizes": (100, 100)},
-    "lr 5e-3 step, piecewise-linear encoding": {**BALANCED,
+    "lr 5e-3 step, piecewise-linear encoding": {**BALANCED, **NO_DROPOUT,
                                                 "input_transform": "piecewise_linear"},
     "lr 5e-3 step, TabM-mini ensemble (k=4)": {**BALANCED, "module": "ensemble_mlp",
                                                "module__n_members": 4},
-    "lr 5e-3 step, SMOTE every epoch": {"sampler": "smote"},  # a sampler adds no weights
+    "lr 5e-3 step, SMOTE every epoch": {"sampler": "smote", **NO_DROPOUT},  # no weights
+    "square-root step, weight decay 0.1": {**NO_DROPOUT, "optimizer__weight_decay": 0.1},
+    "square-root step, robust-scaled inputs": {**NO_DROPOUT, "input_transform": "robust"},
+    "default, dropout 0.2": {"module__dropout": 0.2},
     "SMOTE + MLPClassifier": None,
 }
 
