@@ -82,7 +82,7 @@ class ImbalancedNetClassifier(NeuralNetClassifier):
     ----------
     module : str, torch.nn.Module class or instance, default="mlp"
         The network: ``"mlp"`` (:class:`~sklimb.modules.MLP`, by default one
-        hidden layer of 100 units), ``"ensemble_mlp"``
+        hidden layer of 100 units with dropout 0.1), ``"ensemble_mlp"``
         (:class:`~sklimb.modules.EnsembleMLP`, k MLPs sharing their hidden
         layers, TabM-mini) or your own module. It returns logits
         of shape ``(n_samples, n_classes)``, or ``(n_samples, k, n_classes)``
