@@ -779,6 +779,11 @@ default="standard"
         hooks = self._batch_hooks()
         self._set_training(True)
         history = self.history
+        # ``optimizer.zero_grad()`` costs tens of microseconds a step (a profiler scope and a
+        # loop in Python); dropping the gradients of the optimised parameters is the same
+        parameters = [parameter for name in self._optimizers
+                      for group in getattr(self, name + "_").param_groups
+                      for parameter in group["params"]]
         total, n_rows, n_batches = 0.0, 0, 0
         for batch in iterator:
             if hooks:
@@ -787,7 +792,7 @@ default="standard"
                 loss = step["loss"].item()
             else:
                 history.new_batch()
-                loss = self._fast_step(batch, **fit_params)
+                loss = self._fast_step(batch, parameters, **fit_params)
             self._after_step()
             rows = len(batch[0])
             history.record_batch(prefix + "_loss", loss)
@@ -810,9 +815,10 @@ default="standard"
                     return True
         return False
 
-    def _fast_step(self, batch, **fit_params):
+    def _fast_step(self, batch, parameters, **fit_params):
         X_batch, y_batch = batch
-        self._zero_grad_optimizer()
+        for parameter in parameters:
+            parameter.grad = None
         loss = self.get_loss(self.module_(X_batch, **fit_params), y_batch, X=X_batch,
                              training=True)
         loss.backward()
