@@ -54,32 +54,33 @@ SMALL = dict(module__hidden_layer_sizes=(100,), module__dropout=0.0, batch_size=
 
 #: the weights of every step before square-root balanced ones
 BALANCED = {"class_weight": "balanced"}
-#: every step before the last has no dropout (the default has 0.1)
-NO_DROPOUT = {"module__dropout": 0.0}
+#: every step before the last has AdamW's own weight decay (the default has 0.3)
+OLD_DECAY = {"weight_decay": 0.01}
 
 #: name -> ImbalancedNetClassifier parameters; None is SMOTE + MLPClassifier. The
 #: alternatives after the walk are single changes of the step they name.
 CANDIDATES = {
-    PREVIOUS: PREVIOUS_PARAMS,
-    "one layer of 100, no dropout, 200 epochs": {**PREVIOUS_PARAMS, **SMALL},
-    "+ standardised, smoothly clipped inputs": {**PREVIOUS_PARAMS, **SMALL,
+    PREVIOUS: {**PREVIOUS_PARAMS, **OLD_DECAY},
+    "one layer of 100, no dropout, 200 epochs": {**PREVIOUS_PARAMS, **SMALL, **OLD_DECAY},
+    "+ standardised, smoothly clipped inputs": {**PREVIOUS_PARAMS, **SMALL, **OLD_DECAY,
                                                 "input_transform": "standard"},
     "+ cosine schedule and weight average (lr 2e-3)": {
-        **SMALL, **BALANCED, "lr": 2e-3},
-    "+ lr 5e-3 (balanced weights)": {**BALANCED, **NO_DROPOUT},
-    "+ square-root balanced weights": NO_DROPOUT,
-    "+ dropout 0.1: the default": {},
-    "lr 5e-3 step, unweighted": {"class_weight": None, **NO_DROPOUT},
-    "lr 5e-3 step, two layers (100, 100)": {**BALANCED, **NO_DROPOUT,
+        **SMALL, **BALANCED, **OLD_DECAY, "lr": 2e-3},
+    "+ lr 5e-3 (balanced weights)": {**BALANCED, **OLD_DECAY},
+    "+ square-root balanced weights": OLD_DECAY,
+    "+ weight decay 0.3: the default": {},
+    "lr 5e-3 step, unweighted": {"class_weight": None, **OLD_DECAY},
+    "lr 5e-3 step, two layers (100, 100)": {**BALANCED, **OLD_DECAY,
                                             "module__hidden_layer_sizes": (100, 100)},
-    "lr 5e-3 step, piecewise-linear encoding": {**BALANCED, **NO_DROPOUT,
+    "lr 5e-3 step, piecewise-linear encoding": {**BALANCED, **OLD_DECAY,
                                                 "input_transform": "piecewise_linear"},
-    "lr 5e-3 step, TabM-mini ensemble (k=4)": {**BALANCED, "module": "ensemble_mlp",
+    "lr 5e-3 step, TabM-mini ensemble (k=4)": {**BALANCED, **OLD_DECAY,
+                                               "module": "ensemble_mlp",
                                                "module__n_members": 4},
-    "lr 5e-3 step, SMOTE every epoch": {"sampler": "smote", **NO_DROPOUT},  # no weights
-    "square-root step, weight decay 0.1": {**NO_DROPOUT, "optimizer__weight_decay": 0.1},
-    "square-root step, robust-scaled inputs": {**NO_DROPOUT, "input_transform": "robust"},
-    "default, dropout 0.2": {"module__dropout": 0.2},
+    "lr 5e-3 step, SMOTE every epoch": {"sampler": "smote", **OLD_DECAY},  # no weights
+    "square-root step, dropout 0.1": {**OLD_DECAY, "module__dropout": 0.1},
+    "square-root step, weight decay 0.1": {"weight_decay": 0.1},
+    "square-root step, robust-scaled inputs": {**OLD_DECAY, "input_transform": "robust"},
     "SMOTE + MLPClassifier": None,
 }
 

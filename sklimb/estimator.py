@@ -82,7 +82,7 @@ class ImbalancedNetClassifier(NeuralNetClassifier):
     ----------
     module : str, torch.nn.Module class or instance, default="mlp"
         The network: ``"mlp"`` (:class:`~sklimb.modules.MLP`, by default one
-        hidden layer of 100 units with dropout 0.1), ``"ensemble_mlp"``
+        hidden layer of 100 units), ``"ensemble_mlp"``
         (:class:`~sklimb.modules.EnsembleMLP`, k MLPs sharing their hidden
         layers, TabM-mini) or your own module. It returns logits
         of shape ``(n_samples, n_classes)``, or ``(n_samples, k, n_classes)``
@@ -191,6 +191,12 @@ default="standard"
         Learning rate over the optimiser steps of a ``fit``: constant,
         cosine decay from ``lr`` to 0, or ``lr`` for the first half then the
         cosine decay.
+    weight_decay : float, default=0.3
+        Weight decay given to the optimiser as its ``weight_decay`` (AdamW's
+        decoupled decay: every step multiplies the weights by
+        ``1 - lr_t * weight_decay``), ``>= 0``. ``optimizer__weight_decay``
+        takes precedence; an optimiser without a ``weight_decay`` parameter
+        gets none.
     ema_decay : float or None, default=0.99
         Keep an exponential moving average of the weights with this decay in
         ``(0, 1)`` (updated after every optimiser step) and use it for
@@ -293,6 +299,7 @@ default="standard"
         "decision_cv": [Interval(Integral, 2, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "lr_schedule": [StrOptions(set(LR_SCHEDULES))],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
         "ema_decay": [None, Interval(Real, 0, 1, closed="neither")],
         "max_epochs": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "batch_size": [Interval(Integral, 1, None, closed="left"),
@@ -309,7 +316,8 @@ default="standard"
                  class_weight_start=0.0, sampler=None, sampling_ratio=1.0,
                  prior_correction=False, temperature_scaling=False, input_transform="standard",
                  decision=None, decision_cv=5, optimizer=torch.optim.AdamW, lr=5e-3,
-                 lr_schedule="cosine", ema_decay=0.99, max_epochs="auto", batch_size=200,
+                 lr_schedule="cosine", weight_decay=0.3, ema_decay=0.99, max_epochs="auto",
+                 batch_size=200,
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=10,
                  scoring="balanced_accuracy", random_state=None, n_threads=1,
                  train_split=None, classes=None, verbose=0, **kwargs):
@@ -328,6 +336,7 @@ default="standard"
         self.decision = decision
         self.decision_cv = decision_cv
         self.lr_schedule = lr_schedule
+        self.weight_decay = weight_decay
         self.ema_decay = ema_decay
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
@@ -409,9 +418,12 @@ default="standard"
         small operations per parameter tensor, which on the CPU halves the
         cost of an optimiser step of a small network. An explicit
         ``optimizer__fused`` or ``optimizer__foreach`` is left alone.
+        ``weight_decay`` is passed unless ``optimizer__weight_decay`` is set.
         """
         args, kwargs = self.get_params_for_optimizer("optimizer",
                                                      self.get_all_learnable_params())
+        if "weight_decay" not in kwargs and "weight_decay" in named_parameters(self.optimizer):
+            kwargs["weight_decay"] = self.weight_decay
         if (self.optimizer in (torch.optim.Adam, torch.optim.AdamW)
                 and "fused" not in kwargs and "foreach" not in kwargs
                 and _fused_optimizer_runs_on(self.device)):

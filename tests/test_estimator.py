@@ -405,6 +405,47 @@ def test_invalid_sample_weight(sample_weight, match):
         make_clf().fit(X, y, sample_weight=sample_weight(len(y)))
 
 
+# ------------------------------------------------------------------ weight decay
+def test_default_weight_decay_reaches_the_optimizer():
+    X, y = binary_data()
+    clf = make_clf(max_epochs=1).fit(X, y)
+    assert ImbalancedNetClassifier().weight_decay == 0.3
+    assert clf.optimizer_.param_groups[0]["weight_decay"] == clf.weight_decay == 0.3
+
+
+def test_weight_decay_parameter_and_optimizer_override():
+    X, y = binary_data()
+    clf = make_clf(max_epochs=1, weight_decay=0.05).fit(X, y)
+    assert clf.optimizer_.param_groups[0]["weight_decay"] == 0.05
+    assert clone(clf).get_params()["weight_decay"] == 0.05
+    explicit = make_clf(max_epochs=1, optimizer__weight_decay=0.0).fit(X, y)
+    assert explicit.optimizer_.param_groups[0]["weight_decay"] == 0.0
+    sgd = make_clf(max_epochs=1, optimizer=torch.optim.SGD, weight_decay=0.2).fit(X, y)
+    assert sgd.optimizer_.param_groups[0]["weight_decay"] == 0.2
+
+
+def test_weight_decay_shrinks_the_weights():
+    """Decoupled decay pulls the trained weights towards 0: a test that can fail."""
+    X, y = binary_data()
+
+    def norm(decay):
+        clf = make_clf(max_epochs=30, weight_decay=decay, random_state=0).fit(X, y)
+        return sum(float(p.detach().norm()) for p in clf.module_.parameters())
+
+    assert norm(3.0) < 0.8 * norm(0.0)
+
+
+class _NoDecayOptimizer(torch.optim.SGD):
+    def __init__(self, params, lr=0.01):
+        super().__init__(params, lr=lr)
+
+
+def test_optimizer_without_weight_decay_gets_none():
+    X, y = binary_data()
+    clf = make_clf(max_epochs=1, optimizer=_NoDecayOptimizer).fit(X, y)
+    assert clf.optimizer_.param_groups[0]["weight_decay"] == 0
+
+
 # ------------------------------------------------------------------ modules
 def test_module_hidden_layer_sizes_and_dropout_reach_mlp():
     X, y = binary_data()
@@ -935,6 +976,8 @@ def test_initialized_but_unfitted_is_not_fitted():
     (dict(class_weight_start=1.0), "class_weight_start"),
     (dict(class_weight_start=-1), "class_weight_start"),
     (dict(class_weight_start="half"), "class_weight_start"),
+    (dict(weight_decay=-0.1), "weight_decay"),
+    (dict(weight_decay="strong"), "weight_decay"),
 ])
 def test_invalid_hyperparameters(params, name):
     X, y = binary_data()

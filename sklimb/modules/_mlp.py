@@ -23,7 +23,7 @@ class MLP(nn.Module):
         Number of classes (output logits); binary problems use 2.
     hidden_layer_sizes : tuple of int, default=(100,)
         Width of each hidden layer; ``()`` gives a linear model.
-    dropout : float, default=0.1
+    dropout : float, default=0.0
         Dropout probability after each hidden activation (only while training).
     activation : {"relu", "gelu", "silu", "tanh", "leaky_relu"}, default="relu"
         Hidden activation.
@@ -44,7 +44,7 @@ class MLP(nn.Module):
     torch.Size([2, 3])
     """
 
-    def __init__(self, n_features, n_classes, hidden_layer_sizes=(100,), dropout=0.1,
+    def __init__(self, n_features, n_classes, hidden_layer_sizes=(100,), dropout=0.0,
                  activation="relu", norm=None):
         super().__init__()
         activation_class = check_activation(activation)

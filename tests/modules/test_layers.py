@@ -66,9 +66,9 @@ def test_is_an_nn_dropout_in_the_mlp():
     assert [layer.p for layer in layers] == [0.25, 0.25]
 
 
-def test_mlp_default_has_dropout_point_one():
+def test_mlp_default_has_no_dropout():
     mlp = MLP(n_features=4, n_classes=2)
-    assert [layer.p for layer in mlp.layers if isinstance(layer, nn.Dropout)] == [0.1]
+    assert not [layer for layer in mlp.layers if isinstance(layer, nn.Dropout)]
 
 
 def test_inplace_falls_back_to_torch():
