@@ -152,6 +152,10 @@ def main(argv=None):
     parser.add_argument("--only", nargs="+", metavar="NAME", choices=list(CANDIDATES))
     parser.add_argument("--write", action="store_true",
                         help="replace the ablation table of docs/benchmarks.md")
+    parser.add_argument("--block", default="bench_defaults", metavar="NAME",
+                        help="with --write: the block of docs/benchmarks.md to replace "
+                             "(a run with --only ranks among its own candidates, so it gets a "
+                             "block of its own)")
     args = parser.parse_args(argv)
     names = args.only or list(CANDIDATES)
     start = time.perf_counter()
@@ -163,7 +167,7 @@ def main(argv=None):
             + result.round(3).to_markdown())
     print(text)
     if args.write:
-        write_section("bench_defaults", text)
+        write_section(args.block, text)
 
 
 if __name__ == "__main__":
