@@ -97,16 +97,14 @@ def shifted_cross_entropy(logits, target, weight, reduction, *, scale=1.0, bias=
     ``F.cross_entropy`` does the rest. ``bias`` and ``margins`` are per-class
     constants of shape ``(n_classes,)``.
     """
-    shift = None
+    shift = bias
     if margins is not None:  # row i of diag(-scale * margins) is the margin on class y_i
-        shift = torch.diag(margins * -scale).index_select(0, target)
-        if bias is not None:
-            shift = shift.add_(bias)
-    elif bias is not None:
-        shift = bias
-    z = logits if shift is None else torch.add(shift, logits, alpha=scale)
-    if shift is None and scale != 1.0:
-        z = logits * scale
+        rows = torch.diag(margins * -scale).index_select(0, target)
+        shift = rows if bias is None else rows.add_(bias)
+    if shift is not None:
+        z = torch.add(shift, logits, alpha=scale)
+    else:
+        z = logits if scale == 1.0 else logits * scale
     if weight is not None:
         weight = weight.to(logits.dtype)
     return F.cross_entropy(z, target, weight=weight, reduction=reduction)

@@ -55,9 +55,9 @@ class Dropout(nn.Dropout):
     ``bernoulli_``, which on a batch of a tabular network costs more than the
     linear layer it follows; here one 64-bit draw gives the random integers of
     four activations, and the mask is a multiplication (``masked_fill`` and
-    ``where`` cost more on the CPU). Other
-    devices use PyTorch's own kernel. It draws from torch's global generator,
-    so ``torch.manual_seed`` (and the estimator's ``random_state``) make it
+    ``where`` cost more on the CPU). Other devices, and ``inplace=True``, use
+    PyTorch's own kernel. It draws from torch's global generator, so
+    ``torch.manual_seed`` (and the estimator's ``random_state``) make it
     reproducible.
 
     Examples
