@@ -25,6 +25,24 @@ from __future__ import annotations
 import torch
 from torch.autograd.function import once_differentiable
 
+from ._compiled import compiled_for
+
+
+def _scaled(grad, grad_output):
+    """``grad`` times the incoming gradient (per row for ``reduction="none"``)."""
+    if grad_output.ndim:
+        return grad * grad_output.unsqueeze(1)
+    if grad_output.is_cpu and grad_output.item() == 1.0:
+        # ``loss.backward()`` of a reduced loss: the gradient is ready as it is (reading
+        # a CPU scalar costs no synchronisation; elsewhere the multiplication runs)
+        return grad
+    return grad * grad_output
+
+
+@once_differentiable
+def _first_order_only(ctx, grad_output):
+    return _scaled(ctx.saved_tensors[0], grad_output), None, None
+
 
 class ValueAndGrad(torch.autograd.Function):
     """``kernel(logits, *args) -> (value, grad)`` as one autograd node.
@@ -32,34 +50,46 @@ class ValueAndGrad(torch.autograd.Function):
     ``grad`` is the gradient of ``value.sum()`` for a scalar value, or of
     each ``value[i]`` with respect to row ``i`` of the logits for a vector
     (``reduction="none"``); the backward pass scales it by the incoming
-    gradient. ``kernel`` receives ``with_grad=False`` when no gradient is
-    needed and may then return ``None`` for it.
+    gradient. The node's inputs are only ``(logits, kernel, args)``: the
+    other arguments (targets, weights, per-class constants) get no gradient,
+    and every input of a custom function costs time in its forward and
+    backward passes. The gradient is saved with ``save_for_backward`` (not as
+    an attribute of the context): the engine then releases it after the
+    backward pass, and the logits' gradient accumulator takes the tensor over
+    instead of copying it.
+
+    The gradient is a constant, so a second derivative through this node
+    would be silently zero: a backward pass with ``create_graph=True`` goes
+    through :func:`torch.autograd.function.once_differentiable`, which makes
+    differentiating its result raise.
     """
 
     @staticmethod
-    def forward(ctx, logits, kernel, *args):
-        value, grad = kernel(logits, *args, with_grad=ctx.needs_input_grad[0])
+    def forward(ctx, logits, kernel, args):
+        value, grad = kernel(logits, *args, with_grad=True)
         ctx.save_for_backward(grad)
-        ctx.n_args = len(args)
         return value
 
     @staticmethod
-    @once_differentiable
     def backward(ctx, grad_output):
-        (grad,) = ctx.saved_tensors
-        if grad_output.ndim:
-            grad_output = grad_output.unsqueeze(1)
-        elif grad_output.device.type == "cpu" and grad_output.item() == 1.0:
-            # ``loss.backward()`` of a reduced loss: the gradient is ready as it is (reading
-            # a CPU scalar costs no synchronisation; elsewhere the multiplication runs)
-            return (grad, None, *([None] * ctx.n_args))
-        return (grad * grad_output, None, *([None] * ctx.n_args))
+        if torch.is_grad_enabled():
+            return _first_order_only(ctx, grad_output)
+        return _scaled(ctx.saved_tensors[0], grad_output), None, None
+
+
+#: ``ValueAndGrad.apply`` without the Python wrapper of ``torch.autograd.Function.apply``,
+#: which costs a few microseconds per call to prepare for functorch transforms
+_apply_node = super(torch.autograd.Function, ValueAndGrad).apply
 
 
 def apply_kernel(logits, kernel, *args):
-    """Run ``kernel`` through :class:`ValueAndGrad` when a gradient may be needed."""
-    if torch.is_grad_enabled() and logits.requires_grad:
-        return ValueAndGrad.apply(logits, kernel, *args)
+    """Run ``kernel`` (or its compiled twin) through :class:`ValueAndGrad` when a gradient
+    may be needed."""
+    kernel = compiled_for(kernel, logits)
+    if logits.requires_grad and torch.is_grad_enabled():
+        if torch._C._are_functorch_transforms_active():  # vmap, grad, ...: the full wrapper
+            return ValueAndGrad.apply(logits, kernel, args)
+        return _apply_node(logits, kernel, args)
     return kernel(logits, *args, with_grad=False)[0]
 
 

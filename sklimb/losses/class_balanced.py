@@ -21,6 +21,7 @@ from ._base import (
     required_class_counts,
     run_loss,
 )
+from ._compiled import register
 from ._fused import reduce_rows
 from ._softmax import row, to_logits, working_copy
 from .cross_entropy import validated_cross_entropy
@@ -139,6 +140,9 @@ def sigmoid_kernel(logits, target, gamma, weights, reduction, *, with_grad):
     grad.mul_(row(row_scale, dim))
     grad.scatter_(dim, t0, grad.gather(dim, t0).neg_())
     return value, to_logits(grad, dim)
+
+
+register(sigmoid_kernel, "sigmoid_rows", lambda args, empty: (args[0],))
 
 
 def class_balanced_loss(

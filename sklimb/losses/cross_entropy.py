@@ -12,25 +12,33 @@ from ._base import (
     check_number,
     check_reduction,
     module_example_weights,
+    per_example,
     prepare,
     raise_for_targets,
     run_loss,
 )
+from ._compiled import CROSS_ENTROPY, as_array, register
+from ._compiled import eligible as compiled_eligible
 from ._fused import reduce_rows
 from ._softmax import TRANSPOSE_MAX_CLASSES, SoftmaxStats, row, to_logits, working_copy
 
 
-def softmax_ce_kernel(logits, target, smoothing, scale, bias, margin, weights, reduction, *,
-                      with_grad):
-    """Label-smoothed CE of ``scale * logits + bias`` with ``margin`` off the true logit.
+def softmax_ce_kernel(logits, target, smoothing, scale, bias, bias_scale, margins, weights,
+                      reduction, *, with_grad):
+    """Label-smoothed CE of ``scale * logits + bias_scale * bias``, ``scale * margins[y]`` off
+    the true logit.
 
     Returns ``(value, gradient)`` for :class:`._fused.ValueAndGrad`. With
-    ``z = scale * x + bias - margin * onehot``, the per-example loss is
-    ``-(1 - eps) log p_t - eps / C * sum_c log p_c`` of ``p = softmax(z)``,
-    and its gradient ``scale * (p - (1 - eps) onehot - eps / C)``, whose true
-    entry is written as ``-(u - eps (1 - 1/C))`` with ``u = 1 - p_t`` summed
-    from the other probabilities (see :mod:`._softmax`).
+    ``z = scale * x + bias_scale * bias - scale * margins[y] * onehot``, the
+    per-example loss is ``-(1 - eps) log p_t - eps / C * sum_c log p_c`` of
+    ``p = softmax(z)``, and its gradient ``scale * (p - (1 - eps) onehot - eps / C)``,
+    whose true entry is written as ``-(u - eps (1 - 1/C))`` with ``u = 1 - p_t``
+    summed from the other probabilities (see :mod:`._softmax`). ``bias`` and
+    ``margins`` are per-class (or ``None``).
     """
+    if bias is not None and bias_scale != 1.0:
+        bias = bias * bias_scale
+    margin = None if margins is None else per_example(margins, target).mul_(scale)
     n_classes = logits.shape[1]
     z, dim = working_copy(logits, scale, bias, writable=margin is not None)
     stats = SoftmaxStats(z, dim, target, margin, with_p=with_grad, with_log_sum=bool(smoothing))
@@ -51,16 +59,21 @@ def softmax_ce_kernel(logits, target, smoothing, scale, bias, margin, weights, r
     return value, to_logits(grad, dim)
 
 
+register(softmax_ce_kernel, "softmax_rows",
+         lambda args, empty: (CROSS_ENTROPY, args[0], 0.0, args[1], as_array(args[2], empty),
+                              args[3], as_array(args[4], empty)))
+
+
 def softmax_cross_entropy(logits, target, weights, reduction, *, smoothing=0.0, scale=1.0,
-                          bias=None, margin=None):
+                          bias=None, bias_scale=1.0, margins=None):
     """Reduced loss of :func:`softmax_ce_kernel` for validated inputs, as one autograd node.
 
-    ``bias`` has shape ``(n_classes,)``, ``margin`` shape ``(n_samples,)`` and
-    ``weights`` (example weights) shape ``(n_samples,)`` or ``None``; all
-    are constants (no gradient).
+    ``bias`` and ``margins`` have shape ``(n_classes,)`` and ``weights``
+    (example weights) shape ``(n_samples,)`` or ``None``; all are constants
+    (no gradient).
     """
-    return run_loss(logits, target, softmax_ce_kernel, smoothing, scale, bias, margin, weights,
-                    reduction)
+    return run_loss(logits, target, softmax_ce_kernel, smoothing, scale, bias, bias_scale,
+                    margins, weights, reduction)
 
 
 #: at most this many logits (``n_samples * n_classes``), a shifted cross-entropy is composed
@@ -79,7 +92,7 @@ def native_route(logits, weight, sample_weight, margin=False):
     and so do class weights that are not all positive on the CPU: PyTorch's weighted mean
     is 0/0 when no example of a batch has weight, where sklimb's is 0.
     """
-    if sample_weight is not None:
+    if sample_weight is not None or compiled_eligible(logits):
         return False
     small = logits.numel() <= NATIVE_MAX_ELEMENTS
     if not small and (margin or logits.shape[1] <= TRANSPOSE_MAX_CLASSES):

@@ -22,6 +22,7 @@ from ._base import (
     prepare,
     run_loss,
 )
+from ._compiled import FOCAL, register
 from ._fused import reduce_rows
 from ._softmax import SoftmaxStats, as_row, working_copy
 
@@ -51,6 +52,9 @@ def focal_kernel(logits, target, gamma, weights, reduction, *, with_grad):
         coef = coef.mul_(u_gamma).mul_(row_scale)
     return value, stats.gradient(coef, coef * u.neg())
 
+
+register(focal_kernel, "softmax_rows",
+         lambda args, empty: (FOCAL, args[0], 0.0, 1.0, empty, 1.0, empty))
 
 #: below this ``u = 1 - p_t``, ``log(1 - u) / u`` is taken from its series ``-1 - u / 2``
 _SERIES_BELOW = 1e-4

@@ -15,6 +15,7 @@ from ._base import (
     prepare,
     run_loss,
 )
+from ._compiled import register
 from ._fused import reduce_rows
 from ._softmax import row, to_logits, working_copy
 
@@ -78,6 +79,16 @@ def ghm_kernel(logits, target, bins, running_density, momentum, update, weights,
                              else row(row_scale.div(n_classes), dim))
     grad.scatter_(dim, t0, grad.gather(dim, t0).neg_())
     return value, to_logits(grad, dim)
+
+
+def _ghm_loop_params(args, empty):
+    bins, running_density, momentum, update = args[:4]
+    # the EMA state is updated in place: passed as it is, not as a converted copy
+    state = empty if running_density is None else running_density.detach().numpy()
+    return bins, state, momentum, update
+
+
+register(ghm_kernel, "ghm_rows", _ghm_loop_params)
 
 
 def ghm_c_loss(

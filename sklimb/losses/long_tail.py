@@ -12,7 +12,6 @@ from ._base import (
     check_reduction,
     class_counts_buffer,
     module_example_weights,
-    per_example,
     required_class_counts,
 )
 from .cross_entropy import (
@@ -137,12 +136,15 @@ def _native(logits, target, weight, sample_weight, reduction, trusted, **shift):
 
     ``weight`` is validated first unless ``trusted`` (a module's own buffer);
     ``shift`` holds the ``scale``, ``bias`` or ``margins`` of
-    :func:`.cross_entropy.shifted_cross_entropy`. Returns ``(loss, weight)``.
+    :func:`.cross_entropy.shifted_cross_entropy`, and a ``bias_scale`` the bias is
+    multiplied by (only when this route is taken). Returns ``(loss, weight)``.
     """
     if not trusted:
         weight = as_class_tensor("weight", weight, logits)
     if not native_route(logits, weight, sample_weight, margin="margins" in shift):
         return None, weight
+    if "bias_scale" in shift:
+        shift["bias"] = shift["bias"] * shift.pop("bias_scale")
     check_class_vector_size("weight", weight, logits.shape[1])
     return _checked(logits, target, shifted_cross_entropy, logits, target, weight, reduction,
                     **shift), weight
@@ -157,8 +159,7 @@ def _ldam(logits, target, margins, scale, weight, sample_weight, reduction, trus
     if loss is not None:
         return loss
     weights = module_example_weights(logits, target, weight, sample_weight)
-    margin = per_example(margins, target).mul_(scale)
-    return softmax_cross_entropy(logits, target, weights, reduction, scale=scale, margin=margin)
+    return softmax_cross_entropy(logits, target, weights, reduction, scale=scale, margins=margins)
 
 
 def logit_adjusted_loss(
@@ -223,7 +224,7 @@ def _logit_adjusted(logits, target, log_prior, tau, weight, sample_weight, reduc
     logits, target, log_prior = _shifted(logits, target, log_prior, "class_counts")
     if tau != 0.0:
         loss, weight = _native(logits, target, weight, sample_weight, reduction, trusted,
-                               bias=tau * log_prior)
+                               bias=log_prior, bias_scale=tau)
         if loss is not None:
             return loss
     elif not trusted:
@@ -231,7 +232,8 @@ def _logit_adjusted(logits, target, log_prior, tau, weight, sample_weight, reduc
     weights = module_example_weights(logits, target, weight, sample_weight)
     if tau == 0.0:
         return validated_cross_entropy(logits, target, weights, 0.0, reduction)
-    return softmax_cross_entropy(logits, target, weights, reduction, bias=tau * log_prior)
+    return softmax_cross_entropy(logits, target, weights, reduction, bias=log_prior,
+                                 bias_scale=tau)
 
 
 class LDAMLoss(ImbalanceLoss):

@@ -1,0 +1,132 @@
+"""Compiled twins of the loss kernels for CPU batches, when numba is installed.
+
+A PyTorch kernel of :mod:`sklimb.losses` (for example
+:func:`.focal.focal_kernel`) spends 15 to 30 tensor operations on a loss and
+its gradient. At the batch sizes tabular networks train with (64 to 512 rows,
+a few classes) each operation costs a few microseconds of dispatch whatever
+its size, so a loss cost 2 to 7 times PyTorch's own two-operation
+cross-entropy. The loops of :mod:`._loops`, compiled by numba, do the same
+work in one call.
+
+A loss module registers its kernel's twin with :func:`register`;
+:func:`compiled_for` hands the twin to :func:`._fused.apply_kernel` when
+
+* numba can be imported (``pip install "sklimb[fast]"``); without it every
+  loss keeps its PyTorch kernel, with the same results;
+* the environment variable ``SKLIMB_NUMBA`` is not ``0`` (read at import);
+* the logits are float32 or float64 on the CPU (half precision has already
+  been promoted to float32) with at most :data:`COMPILED_MAX_ELEMENTS`
+  entries: above that PyTorch's vectorised kernels are faster than a scalar
+  loop.
+
+numba compiles each loop on its first call (about a second) and keeps the
+machine code in its on-disk cache, so later processes load it in
+milliseconds; ``import numba`` itself happens on that first call, not when
+sklimb is imported.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+
+#: CPU logits with at most this many entries (``n_samples * n_classes``) use the loops
+COMPILED_MAX_ELEMENTS = 32768
+#: ``SKLIMB_NUMBA=0`` keeps every loss on its PyTorch kernel
+ENABLED = os.environ.get("SKLIMB_NUMBA", "1") != "0"
+
+#: the losses of :func:`._loops.softmax_rows`
+CROSS_ENTROPY, FOCAL, DICE = 0, 1, 2
+
+_REDUCTIONS = {"mean": 0, "sum": 1, "none": 2}
+_NUMPY_DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
+_EMPTY = {dtype: np.empty(0, np.float32 if dtype == torch.float32 else np.float64)
+          for dtype in _NUMPY_DTYPES}
+_TORCH_DTYPES = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}
+_EMPTY_2D = {dtype: empty.reshape(0, 0) for dtype, empty in _EMPTY.items()}
+_TWINS = {}
+_module = None  # the loops' module once imported, False if numba is missing
+
+
+def loops():
+    """The module of compiled loops, or ``None`` when numba cannot be imported."""
+    global _module
+    if _module is None:
+        try:
+            from . import _loops as module
+        except ImportError:
+            module = False
+        _module = module
+    return _module or None
+
+
+def available():
+    """Whether the compiled loops can run here (numba installed and not disabled)."""
+    return ENABLED and loops() is not None
+
+
+def eligible(logits):
+    """Whether a loss of these (validated) logits runs on its compiled twin."""
+    return (logits.is_cpu and logits.dtype in _NUMPY_DTYPES
+            and logits.numel() <= COMPILED_MAX_ELEMENTS and available())
+
+
+def as_array(tensor, empty):
+    """A CPU tensor as a contiguous NumPy array of the dtype of ``empty``; ``None`` as ``empty``."""
+    if tensor is None:
+        return empty
+    tensor = tensor.detach()
+    dtype = _TORCH_DTYPES[empty.dtype]
+    if tensor.dtype != dtype:
+        tensor = tensor.to(dtype)
+    return tensor.contiguous().numpy()
+
+
+class CompiledKernel:
+    """A loop of :mod:`._loops` called with the arguments of a PyTorch kernel.
+
+    ``arrange(args, empty)`` picks the loop's parameters from the kernel's
+    arguments after ``target`` (its own parameters, then ``weights`` and
+    ``reduction``), with ``empty`` (an empty array of the logits' dtype) for
+    an absent array. The loop writes the gradient into a fresh tensor;
+    nothing else is allocated at the sizes it runs at, and nothing is
+    copied when the logits and targets are contiguous.
+    """
+
+    __slots__ = ("arrange", "loop", "name")
+
+    def __init__(self, name, arrange):
+        self.name = name
+        self.arrange = arrange
+        self.loop = None
+
+    def __call__(self, logits, target, *args, with_grad):
+        loop = self.loop
+        if loop is None:
+            loop = self.loop = getattr(loops(), self.name)
+        x = logits.detach().contiguous()
+        dtype = x.dtype
+        empty = _EMPTY[dtype]
+        weights, reduction = args[-2], args[-1]
+        rows = torch.empty(x.shape[0], dtype=dtype) if reduction == "none" else None
+        grad = torch.empty_like(x) if with_grad else None
+        total = loop(x.numpy(), target.contiguous().numpy(), *self.arrange(args, empty),
+                     empty if weights is None else as_array(weights, empty),
+                     _REDUCTIONS[reduction], empty if rows is None else rows.numpy(),
+                     _EMPTY_2D[dtype] if grad is None else grad.numpy(), with_grad)
+        return (torch.scalar_tensor(total, dtype=dtype) if rows is None else rows), grad
+
+
+def register(kernel, loop, arrange):
+    """Give the PyTorch ``kernel`` the compiled twin ``loop`` (a name in :mod:`._loops`)."""
+    _TWINS[kernel] = CompiledKernel(loop, arrange)
+
+
+def compiled_for(kernel, logits):
+    """``kernel``'s compiled twin where it applies to ``logits`` (see above), else ``kernel``."""
+    twin = _TWINS.get(kernel)
+    if twin is None or not eligible(logits):
+        return kernel
+    return twin

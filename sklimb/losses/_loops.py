@@ -1,0 +1,274 @@
+"""Row loops of the losses, compiled by numba (imported only when numba is installed).
+
+Each loop computes a loss *and* its gradient with respect to the logits in one
+pass over the rows of a batch, the work the PyTorch kernels of the loss
+modules spread over 15 to 30 tensor operations. At the batch sizes tabular
+networks train with, those operations cost per-call overhead, not
+arithmetic; a loop costs one call (see :mod:`._compiled` for when it runs).
+
+Conventions shared by every loop:
+
+* ``x`` is the ``(n, C)`` array of logits (float32 or float64), ``t`` the
+  int64 targets; a target outside ``[0, C)`` raises ``IndexError`` before
+  anything is written;
+* ``w`` holds the example weights, or is empty for none; ``reduction`` is 0
+  (mean), 1 (sum) or 2 (none), with the weighted mean of
+  :mod:`sklimb.losses._base` (all-zero weights give 0, not 0/0);
+* the loop returns the reduced loss (mean, sum); for ``reduction="none"``
+  it writes the weighted per-example losses into ``value``, an ``(n,)``
+  array (empty otherwise);
+* ``grad`` is an ``(n, C)`` array, or an empty one when no gradient is
+  needed (``with_grad`` false);
+* arithmetic is in float64, whatever the dtype of the logits.
+
+The formulas are those of the PyTorch kernels (:func:`.focal.focal_kernel`,
+:func:`.cross_entropy.softmax_ce_kernel`, :func:`.dice.dice_kernel`,
+:func:`.class_balanced.sigmoid_kernel`, :func:`.ghm.ghm_kernel`), whose
+docstrings derive the gradients; the tests run every loss on both.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+from ._compiled import CROSS_ENTROPY, FOCAL
+
+#: below this ``u = 1 - p_t``, ``log(1 - u) / u`` is taken from its series ``-1 - u / 2``
+SERIES_BELOW = 1e-4
+TINY = np.finfo(np.float64).tiny
+
+
+def _jit(function):
+    """``numba.njit`` with an on-disk cache where numba finds a writable place for one."""
+    try:
+        return numba.njit(cache=True, nogil=True)(function)
+    except RuntimeError:  # no cache locator (a read-only install without a user cache dir)
+        return numba.njit(nogil=True)(function)
+
+
+@_jit
+def check_targets(t, n_classes):
+    for i in range(t.shape[0]):
+        if t[i] < 0 or t[i] >= n_classes:
+            raise IndexError("target out of range")
+
+
+@_jit
+def mean_norm(w, n, reduction):
+    """The factor turning example weights into row scales: ``1 / sum(w)`` for the mean."""
+    if reduction != 0:
+        return 1.0
+    if w.shape[0] == 0:
+        return 1.0 / n
+    total = 0.0
+    for i in range(n):
+        total += w[i]
+    return 1.0 / total if total > TINY else 0.0
+
+
+@_jit
+def softplus(a):
+    """``log(1 + exp(a))`` without overflow."""
+    return max(a, 0.0) + math.log1p(math.exp(-abs(a)))
+
+
+@_jit
+def sigmoid(a):
+    if a >= 0.0:
+        return 1.0 / (1.0 + math.exp(-a))
+    e = math.exp(a)
+    return e / (1.0 + e)
+
+
+@_jit
+def softmax_rows(x, t, kind, a, b, scale, bias, bias_scale, margin, w, reduction, value, grad,
+                 with_grad):
+    """Softmax losses of ``z = scale * (x - margin[y] * onehot) + bias_scale * bias``.
+
+    ``kind`` is :data:`CROSS_ENTROPY` (label smoothing ``a``; the gradient
+    carries the factor ``scale``), :data:`FOCAL` (``gamma = a``) or
+    :data:`DICE` (``alpha = a``, ``smooth = b``); ``bias`` and ``margin``
+    (per class) may be empty.
+    """
+    n, n_classes = x.shape
+    check_targets(t, n_classes)
+    has_w, has_bias, has_margin = w.shape[0] > 0, bias.shape[0] > 0, margin.shape[0] > 0
+    norm = mean_norm(w, n, reduction)
+    e = np.empty(n_classes)
+    total = 0.0
+    for i in range(n):
+        ti = t[i]
+        # the shifted logits, their maximum and their sum
+        m = -np.inf
+        z_sum = 0.0
+        z_t = 0.0
+        for c in range(n_classes):
+            z = scale * x[i, c]
+            if has_bias:
+                z += bias_scale * bias[c]
+            if c == ti:
+                if has_margin:
+                    z -= scale * margin[ti]
+                z_t = z
+            e[c] = z
+            z_sum += z
+            if z > m:
+                m = z
+        s = 0.0
+        for c in range(n_classes):
+            e[c] = math.exp(e[c] - m)
+            s += e[c]
+        lse = m + math.log(s)
+        log_pt = z_t - lse
+        inv_s = 1.0 / s
+        u = 0.0  # 1 - p_t, summed from the other probabilities
+        for c in range(n_classes):
+            if c != ti:
+                u += e[c]
+        u *= inv_s
+        p_t = e[ti] * inv_s
+        shift = 0.0  # subtracted from every probability in the gradient
+        if kind == CROSS_ENTROPY:
+            loss = -(1.0 - a) * log_pt - a / n_classes * (z_sum - n_classes * lse)
+            coef = scale
+            shift = a / n_classes
+            true_entry = -scale * (u - a * (1.0 - 1.0 / n_classes))
+        elif kind == FOCAL:
+            u_gamma = u * u if a == 2.0 else u ** a
+            loss = -u_gamma * log_pt
+            if a == 0.0:
+                coef = 1.0
+            else:
+                ratio = log_pt / u if u > SERIES_BELOW else -1.0 - 0.5 * u
+                coef = u_gamma * (1.0 - a * p_t * ratio)
+            true_entry = -coef * u
+        else:
+            # u**alpha and u**(alpha - 1) from one logarithm (u kept above the smallest
+            # normal number, which only matters where every p_j has underflowed already)
+            log_u = math.log(max(u, TINY)) if a != 0.0 else 0.0
+            if a == 0.0:
+                u_alpha = 1.0
+            else:
+                u_alpha = math.exp(a * log_u) if u > 0.0 else 0.0
+            q = u_alpha * p_t
+            denominator = q + 1.0 + b
+            loss = (1.0 - q) / denominator
+            k = (2.0 + b) / (denominator * denominator) * p_t
+            if a != 0.0:
+                k *= u - a * p_t
+                true_entry = -k * u_alpha
+                coef = k * math.exp((a - 1.0) * log_u)
+            else:
+                coef = k
+                true_entry = -k * u
+        weight = w[i] if has_w else 1.0
+        if reduction == 2:
+            value[i] = weight * loss
+        else:
+            total += weight * loss
+        if with_grad:
+            row_scale = weight * norm
+            factor = row_scale * coef
+            for c in range(n_classes):
+                grad[i, c] = factor * (e[c] * inv_s - shift)
+            grad[i, ti] = row_scale * true_entry
+    return total * norm
+
+
+@_jit
+def sigmoid_rows(x, t, gamma, w, reduction, value, grad, with_grad):
+    """One-vs-rest BCE summed over the classes; the sigmoid focal form for ``gamma > 0``."""
+    n, n_classes = x.shape
+    check_targets(t, n_classes)
+    has_w = w.shape[0] > 0
+    norm = mean_norm(w, n, reduction)
+    total = 0.0
+    for i in range(n):
+        ti = t[i]
+        weight = w[i] if has_w else 1.0
+        row_scale = weight * norm
+        loss = 0.0
+        for c in range(n_classes):
+            a = -x[i, c] if c == ti else float(x[i, c])
+            bce = softplus(a)
+            g = sigmoid(a)
+            if gamma != 0.0:
+                g_gamma = g ** gamma
+                loss += g_gamma * bce
+                d = g_gamma * (gamma * (1.0 - g) * bce + g)
+            else:
+                loss += bce
+                d = g
+            if with_grad:
+                grad[i, c] = -row_scale * d if c == ti else row_scale * d
+        if reduction == 2:
+            value[i] = weight * loss
+        else:
+            total += weight * loss
+    return total * norm
+
+
+@_jit
+def ghm_rows(x, t, bins, running_density, momentum, update, w, reduction, value, grad,
+             with_grad):
+    """GHM-C: per-logit BCE weighted by the inverse density of its gradient norm.
+
+    ``running_density`` (empty for none) is the EMA state, updated in place
+    when ``update`` and ``momentum > 0``.
+    """
+    n, n_classes = x.shape
+    check_targets(t, n_classes)
+    has_w = w.shape[0] > 0
+    norm = mean_norm(w, n, reduction)
+    g = np.empty((n, n_classes))
+    index = np.empty((n, n_classes), dtype=np.int64)
+    counts = np.zeros(bins)
+    for i in range(n):
+        for c in range(n_classes):
+            a = -x[i, c] if c == t[i] else float(x[i, c])
+            gi = sigmoid(a)
+            g[i, c] = gi
+            # g in [0, 1]; g == 1 belongs to the last bin, and NaN to the first (its loss is NaN)
+            k = int(gi * bins) if gi > 0.0 else 0
+            k = min(k, bins - 1)
+            index[i, c] = k
+            counts[k] += 1.0
+    n_elements = n * n_classes
+    density = counts / n_elements
+    n_nonempty = 0
+    for k in range(bins):
+        if counts[k] > 0.0:
+            n_nonempty += 1
+    if running_density.shape[0] > 0 and momentum > 0.0:
+        state = 0.0
+        for k in range(bins):
+            state += running_density[k]
+        if state > 0.0:  # an all-zero state has never been updated: the batch's density
+            for k in range(bins):
+                density[k] = momentum * running_density[k] + (1.0 - momentum) * density[k]
+        if update:
+            for k in range(bins):
+                running_density[k] = density[k]
+    bin_weight = 1.0 / (density * n_nonempty)
+    total = 0.0
+    for i in range(n):
+        ti = t[i]
+        weight = w[i] if has_w else 1.0
+        row_scale = weight * norm / n_classes
+        loss = 0.0
+        for c in range(n_classes):
+            beta = bin_weight[index[i, c]]
+            a = -x[i, c] if c == ti else float(x[i, c])
+            loss += beta * softplus(a)
+            if with_grad:
+                d = row_scale * beta * g[i, c]
+                grad[i, c] = -d if c == ti else d
+        loss /= n_classes
+        if reduction == 2:
+            value[i] = weight * loss
+        else:
+            total += weight * loss
+    return total * norm

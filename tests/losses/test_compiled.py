@@ -1,0 +1,154 @@
+"""When the compiled loops run, and what happens where they cannot."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from sklimb.losses import (
+    ClassBalancedLoss,
+    DiceLoss,
+    FocalLoss,
+    GHMCLoss,
+    LDAMLoss,
+    focal_loss,
+)
+from sklimb.losses import _compiled
+from sklimb.losses.focal import focal_kernel
+
+COUNTS = [40, 10, 3]
+
+
+def _loss_and_grad(loss, logits, target, **kwargs):
+    x = logits.detach().clone().requires_grad_()
+    value = loss(x, target, **kwargs)
+    value.sum().backward()
+    return value.detach(), x.grad
+
+
+def _calls(monkeypatch):
+    """Count the calls of the compiled twins (the loops themselves are numba objects)."""
+    calls = []
+    original = _compiled.CompiledKernel.__call__
+
+    def counting(self, *args, **kwargs):
+        calls.append(self.name)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(_compiled.CompiledKernel, "__call__", counting)
+    return calls
+
+
+def test_small_cpu_batches_take_the_compiled_loop(backend, monkeypatch):
+    calls = _calls(monkeypatch)
+    logits, target = torch.randn(64, 3), torch.randint(0, 3, (64,))
+    for loss in (FocalLoss(), DiceLoss(), GHMCLoss(), LDAMLoss(COUNTS),
+                 ClassBalancedLoss(COUNTS, base="sigmoid")):
+        _loss_and_grad(loss, logits, target)
+    expected = ["softmax_rows", "softmax_rows", "ghm_rows", "softmax_rows", "sigmoid_rows"]
+    assert calls == (expected if backend == "compiled" else [])
+
+
+@pytest.mark.parametrize("backend", ["compiled"], indirect=True)
+def test_size_limit_and_dtypes_choose_the_pytorch_kernel(backend, monkeypatch):
+    calls = _calls(monkeypatch)
+    n_classes = 4
+    rows = _compiled.COMPILED_MAX_ELEMENTS // n_classes
+    target = torch.randint(0, n_classes, (rows + 1,))
+    focal_loss(torch.randn(rows, n_classes), target[:rows])
+    assert len(calls) == 1
+    focal_loss(torch.randn(rows + 1, n_classes), target)  # one row too many
+    assert len(calls) == 1
+    # half precision is promoted to float32 first, and runs compiled like float32
+    focal_loss(torch.randn(8, n_classes, dtype=torch.bfloat16), target[:8])
+    assert len(calls) == 2
+    assert not _compiled.eligible(torch.randn(8, 2, dtype=torch.float16))
+    assert _compiled.eligible(torch.randn(8, 2, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("backend", ["compiled"], indirect=True)
+def test_without_numba_every_loss_falls_back_to_the_same_result(backend, monkeypatch):
+    logits, target = torch.randn(50, 3) * 4, torch.randint(0, 3, (50,))
+    losses = [FocalLoss(weight=[1.0, 2.0, 3.0]), DiceLoss(), GHMCLoss(momentum=0.5),
+              LDAMLoss(COUNTS), ClassBalancedLoss(COUNTS, base="sigmoid_focal")]
+    compiled = [_loss_and_grad(loss, logits, target) for loss in losses]
+    monkeypatch.setattr(_compiled, "_module", False)  # as if `import numba` had failed
+    assert not _compiled.available()
+    calls = _calls(monkeypatch)
+    fallback = [_loss_and_grad(loss, logits, target) for loss in
+                [FocalLoss(weight=[1.0, 2.0, 3.0]), DiceLoss(), GHMCLoss(momentum=0.5),
+                 LDAMLoss(COUNTS), ClassBalancedLoss(COUNTS, base="sigmoid_focal")]]
+    assert calls == []
+    for (value, grad), (value_fb, grad_fb) in zip(compiled, fallback):
+        torch.testing.assert_close(value, value_fb, rtol=1e-5, atol=1e-7)
+        torch.testing.assert_close(grad, grad_fb, rtol=1e-5, atol=1e-7)
+
+
+def test_non_contiguous_logits_and_targets_give_the_contiguous_result():
+    logits = torch.randn(3, 40) * 3
+    target = torch.randint(0, 3, (80,))[::2]
+    assert not logits.t().is_contiguous() and not target.is_contiguous()
+    value, grad = _loss_and_grad(FocalLoss(), logits.t(), target)
+    value_c, grad_c = _loss_and_grad(FocalLoss(), logits.t().contiguous(), target.contiguous())
+    torch.testing.assert_close(value, value_c)
+    torch.testing.assert_close(grad, grad_c)
+
+
+def test_second_derivative_raises_instead_of_returning_zero():
+    logits = torch.randn(6, 3, requires_grad=True)
+    value = focal_loss(logits, torch.randint(0, 3, (6,)))
+    (grad,) = torch.autograd.grad(value, logits, create_graph=True)
+    with pytest.raises(RuntimeError, match="does not require grad|once_differentiable"):
+        grad.sum().backward()
+
+
+def test_incoming_gradient_scales_the_gradient():
+    """``loss * 3`` and a per-example incoming gradient for reduction="none"."""
+    logits, target = torch.randn(10, 3), torch.randint(0, 3, (10,))
+    _, grad = _loss_and_grad(focal_loss, logits, target)
+    x = logits.clone().requires_grad_()
+    (3.0 * focal_loss(x, target)).backward()
+    torch.testing.assert_close(x.grad, 3.0 * grad)
+    x = logits.clone().requires_grad_()
+    scale = torch.arange(10, dtype=torch.float32)
+    (focal_loss(x, target, reduction="none") * scale).sum().backward()
+    _, grad_none = _loss_and_grad(lambda *a: focal_loss(*a, reduction="none"), logits, target)
+    torch.testing.assert_close(x.grad, grad_none * scale[:, None])
+
+
+def test_out_of_range_targets_get_the_clear_message():
+    with pytest.raises(ValueError, match=r"target values must lie in \[0, 2\]"):
+        focal_loss(torch.randn(4, 3), torch.tensor([0, 1, 3, 2]))
+    with pytest.raises(ValueError, match=r"got values in \[-1, 2\]"):
+        GHMCLoss()(torch.randn(4, 3), torch.tensor([0, -1, 1, 2]))
+
+
+def _python(code, **env):
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env={**os.environ, **env}, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_importing_sklimb_does_not_import_numba():
+    code = ("import sys, sklimb, sklimb.losses; "
+            "print('numba' in sys.modules)")
+    assert _python(code) == "False"
+
+
+def test_environment_variable_disables_the_loops():
+    code = ("import torch; from sklimb.losses import _compiled; "
+            "print(_compiled.ENABLED, _compiled.eligible(torch.zeros(4, 2)))")
+    assert _python(code, SKLIMB_NUMBA="0") == "False False"
+
+
+def test_twins_are_registered_for_every_kernel():
+    from sklimb.losses.class_balanced import sigmoid_kernel
+    from sklimb.losses.cross_entropy import softmax_ce_kernel
+    from sklimb.losses.dice import dice_kernel
+    from sklimb.losses.ghm import ghm_kernel
+
+    for kernel in (focal_kernel, softmax_ce_kernel, dice_kernel, sigmoid_kernel, ghm_kernel):
+        assert kernel in _compiled._TWINS
