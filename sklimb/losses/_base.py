@@ -133,7 +133,7 @@ def check_logits_target(logits, target):
                 "Encode labels as 0..n_classes-1 (e.g. sklearn.preprocessing.LabelEncoder)."
             )
         target = target.long()
-    if target.device.type != "cpu":  # no host synchronisation on accelerators
+    if not target.is_cpu:  # no host synchronisation on accelerators
         torch._assert_async(((target >= 0) & (target < n_classes)).all())
     if logits.dtype in (torch.float16, torch.bfloat16):
         logits = logits.float()
@@ -222,6 +222,8 @@ def module_example_weights(logits, target, weight, sample_weight):
     Only the size of ``weight`` and ``sample_weight``, which comes with each
     call, are checked.
     """
+    if weight is None and sample_weight is None:
+        return None
     check_class_vector_size("weight", weight, logits.shape[1])
     if sample_weight is not None:
         sample_weight = check_sample_weight(sample_weight, logits.shape[0], logits)
@@ -289,6 +291,9 @@ class ImbalanceLoss(nn.Module):
 
     requires_class_counts = False
     corrects_class_frequency = False
+    # The forward passes read their buffers from ``self._buffers``: ``self.weight`` goes
+    # through ``nn.Module.__getattr__``, which costs more than half a microsecond, a
+    # measurable share of a loss at small batches (see benchmarks/bench_losses.py).
 
     def __init__(self, weight=None, reduction="mean"):
         super().__init__()

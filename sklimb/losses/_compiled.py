@@ -45,7 +45,6 @@ _NUMPY_DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
 _EMPTY = {dtype: np.empty(0, np.float32 if dtype == torch.float32 else np.float64)
           for dtype in _NUMPY_DTYPES}
 _TORCH_DTYPES = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}
-_EMPTY_2D = {dtype: empty.reshape(0, 0) for dtype, empty in _EMPTY.items()}
 _TWINS = {}
 _module = None  # the loops' module once imported, False if numba is missing
 
@@ -87,12 +86,13 @@ def as_array(tensor, empty):
 class CompiledKernel:
     """A loop of :mod:`._loops` called with the arguments of a PyTorch kernel.
 
-    ``arrange(args, empty)`` picks the loop's parameters from the kernel's
-    arguments after ``target`` (its own parameters, then ``weights`` and
-    ``reduction``), with ``empty`` (an empty array of the logits' dtype) for
-    an absent array. The loop writes the gradient into a fresh tensor;
-    nothing else is allocated at the sizes it runs at, and nothing is
-    copied when the logits and targets are contiguous.
+    ``name`` is the loop's entry point; ``arrange(args, empty)`` picks the
+    loop's own parameters from the kernel's arguments after ``target`` (the
+    kernel's parameters, then ``weights`` and ``reduction``), with ``empty``
+    (an empty array of the logits' dtype) for an absent array. The loop
+    reads the logits, targets and weights and writes the gradient through
+    their addresses: the tensors stay referenced here for the whole call, and
+    nothing is copied when they are contiguous.
     """
 
     __slots__ = ("arrange", "loop", "name")
@@ -107,15 +107,23 @@ class CompiledKernel:
         if loop is None:
             loop = self.loop = getattr(loops(), self.name)
         x = logits.detach().contiguous()
+        target = target.contiguous()
         dtype = x.dtype
         empty = _EMPTY[dtype]
         weights, reduction = args[-2], args[-1]
+        if weights is not None:
+            weights = weights.detach()
+            if weights.dtype != dtype:
+                weights = weights.to(dtype)
+            weights = weights.contiguous()
         rows = torch.empty(x.shape[0], dtype=dtype) if reduction == "none" else None
         grad = torch.empty_like(x) if with_grad else None
-        total = loop(x.numpy(), target.contiguous().numpy(), *self.arrange(args, empty),
-                     empty if weights is None else as_array(weights, empty),
-                     _REDUCTIONS[reduction], empty if rows is None else rows.numpy(),
-                     _EMPTY_2D[dtype] if grad is None else grad.numpy(), with_grad)
+        total = loop(x.data_ptr(), target.data_ptr(),
+                     0 if weights is None else weights.data_ptr(),
+                     0 if rows is None else rows.data_ptr(),
+                     0 if grad is None else grad.data_ptr(),
+                     x.shape[0], x.shape[1], empty, _REDUCTIONS[reduction], with_grad,
+                     *self.arrange(args, empty))
         return (torch.scalar_tensor(total, dtype=dtype) if rows is None else rows), grad
 
 
@@ -127,6 +135,7 @@ def register(kernel, loop, arrange):
 def compiled_for(kernel, logits):
     """``kernel``'s compiled twin where it applies to ``logits`` (see above), else ``kernel``."""
     twin = _TWINS.get(kernel)
-    if twin is None or not eligible(logits):
+    if (twin is None or not ENABLED or not logits.is_cpu or logits.dtype not in _NUMPY_DTYPES
+            or logits.numel() > COMPILED_MAX_ELEMENTS or loops() is None):
         return kernel
     return twin

@@ -33,6 +33,8 @@ import math
 
 import numba
 import numpy as np
+from numba import types
+from numba.extending import intrinsic
 
 from ._compiled import CROSS_ENTROPY, FOCAL
 
@@ -47,6 +49,34 @@ def _jit(function):
         return numba.njit(cache=True, nogil=True)(function)
     except RuntimeError:  # no cache locator (a read-only install without a user cache dir)
         return numba.njit(nogil=True)(function)
+
+
+@intrinsic
+def _pointer(typingctx, address, like):
+    """The integer ``address`` as a pointer to elements of the dtype of the array ``like``."""
+    signature = types.CPointer(like.dtype)(address, like)
+
+    def codegen(context, builder, sig, args):
+        return builder.inttoptr(args[0], context.get_value_type(sig.return_type))
+
+    return signature, codegen
+
+
+_INDEX = np.empty(0, np.int64)
+
+
+@_jit
+def _views(px, pt, pw, pv, pg, n, n_classes, like):
+    """Arrays over the tensors' memory: logits, targets, weights, per-example values, gradient.
+
+    An address of 0 (an absent tensor) gives an empty array.
+    """
+    x = numba.carray(_pointer(px, like), (n, n_classes))
+    t = numba.carray(_pointer(pt, _INDEX), n)
+    w = numba.carray(_pointer(pw, like), n if pw else 0)
+    v = numba.carray(_pointer(pv, like), n if pv else 0)
+    g = numba.carray(_pointer(pg, like), (n if pg else 0, n_classes if pg else 0))
+    return x, t, w, v, g
 
 
 @_jit
@@ -70,17 +100,11 @@ def mean_norm(w, n, reduction):
 
 
 @_jit
-def softplus(a):
-    """``log(1 + exp(a))`` without overflow."""
-    return max(a, 0.0) + math.log1p(math.exp(-abs(a)))
-
-
-@_jit
-def sigmoid(a):
-    if a >= 0.0:
-        return 1.0 / (1.0 + math.exp(-a))
-    e = math.exp(a)
-    return e / (1.0 + e)
+def softplus_sigmoid(a):
+    """``(log(1 + exp(a)), sigmoid(a))`` without overflow, from one exponential."""
+    e = math.exp(-abs(a))
+    g = 1.0 / (1.0 + e) if a >= 0.0 else e / (1.0 + e)
+    return max(a, 0.0) + math.log1p(e), g
 
 
 @_jit
@@ -160,7 +184,7 @@ def softmax_rows(x, t, kind, a, b, scale, bias, bias_scale, margin, w, reduction
             if a != 0.0:
                 k *= u - a * p_t
                 true_entry = -k * u_alpha
-                coef = k * math.exp((a - 1.0) * log_u)
+                coef = k * (u_alpha / u if u >= TINY else math.exp((a - 1.0) * log_u))
             else:
                 coef = k
                 true_entry = -k * u
@@ -193,8 +217,7 @@ def sigmoid_rows(x, t, gamma, w, reduction, value, grad, with_grad):
         loss = 0.0
         for c in range(n_classes):
             a = -x[i, c] if c == ti else float(x[i, c])
-            bce = softplus(a)
-            g = sigmoid(a)
+            bce, g = softplus_sigmoid(a)
             if gamma != 0.0:
                 g_gamma = g ** gamma
                 loss += g_gamma * bce
@@ -224,12 +247,13 @@ def ghm_rows(x, t, bins, running_density, momentum, update, w, reduction, value,
     has_w = w.shape[0] > 0
     norm = mean_norm(w, n, reduction)
     g = np.empty((n, n_classes))
+    bce = np.empty((n, n_classes))
     index = np.empty((n, n_classes), dtype=np.int64)
     counts = np.zeros(bins)
     for i in range(n):
         for c in range(n_classes):
             a = -x[i, c] if c == t[i] else float(x[i, c])
-            gi = sigmoid(a)
+            bce[i, c], gi = softplus_sigmoid(a)
             g[i, c] = gi
             # g in [0, 1]; g == 1 belongs to the last bin, and NaN to the first (its loss is NaN)
             k = int(gi * bins) if gi > 0.0 else 0
@@ -261,8 +285,7 @@ def ghm_rows(x, t, bins, running_density, momentum, update, w, reduction, value,
         loss = 0.0
         for c in range(n_classes):
             beta = bin_weight[index[i, c]]
-            a = -x[i, c] if c == ti else float(x[i, c])
-            loss += beta * softplus(a)
+            loss += beta * bce[i, c]
             if with_grad:
                 d = row_scale * beta * g[i, c]
                 grad[i, c] = -d if c == ti else d
@@ -272,3 +295,28 @@ def ghm_rows(x, t, bins, running_density, momentum, update, w, reduction, value,
         else:
             total += weight * loss
     return total * norm
+
+
+# Entry points, called by _compiled.CompiledKernel with the addresses of contiguous CPU tensors
+# (the logits' dtype for every floating one, int64 targets), which the caller keeps alive
+# during the call: converting tensors to NumPy arrays costs more than a small batch's loss.
+@_jit
+def softmax_entry(px, pt, pw, pv, pg, n, n_classes, like, reduction, with_grad, kind, a, b,
+                  scale, bias, bias_scale, margin):
+    x, t, w, v, g = _views(px, pt, pw, pv, pg, n, n_classes, like)
+    return softmax_rows(x, t, kind, a, b, scale, bias, bias_scale, margin, w, reduction, v, g,
+                        with_grad)
+
+
+@_jit
+def sigmoid_entry(px, pt, pw, pv, pg, n, n_classes, like, reduction, with_grad, gamma):
+    x, t, w, v, g = _views(px, pt, pw, pv, pg, n, n_classes, like)
+    return sigmoid_rows(x, t, gamma, w, reduction, v, g, with_grad)
+
+
+@_jit
+def ghm_entry(px, pt, pw, pv, pg, n, n_classes, like, reduction, with_grad, bins,
+              running_density, momentum, update):
+    x, t, w, v, g = _views(px, pt, pw, pv, pg, n, n_classes, like)
+    return ghm_rows(x, t, bins, running_density, momentum, update, w, reduction, v, g,
+                    with_grad)

@@ -142,7 +142,7 @@ def sigmoid_kernel(logits, target, gamma, weights, reduction, *, with_grad):
     return value, to_logits(grad, dim)
 
 
-register(sigmoid_kernel, "sigmoid_rows", lambda args, empty: (args[0],))
+register(sigmoid_kernel, "sigmoid_entry", lambda args, empty: (args[0],))
 
 
 def class_balanced_loss(
@@ -279,9 +279,11 @@ class ClassBalancedLoss(ImbalanceLoss):
 
     def forward(self, logits, target, sample_weight=None):
         logits, target = check_logits_target(logits, target)
-        check_class_vector_size("class_counts", self.class_weight, logits.shape[1])
-        check_class_vector_size("weight", self.weight, logits.shape[1])
-        weight = self.class_weight if self.weight is None else self.class_weight * self.weight
+        buffers = self._buffers
+        class_weight, weight = buffers["class_weight"], buffers["weight"]
+        check_class_vector_size("class_counts", class_weight, logits.shape[1])
+        check_class_vector_size("weight", weight, logits.shape[1])
+        weight = class_weight if weight is None else class_weight * weight
         weights = module_example_weights(logits, target, weight, sample_weight)
         return _class_balanced_rows(logits, target, weights, self.base, self.gamma,
                                     self.reduction)

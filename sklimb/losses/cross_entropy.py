@@ -59,7 +59,7 @@ def softmax_ce_kernel(logits, target, smoothing, scale, bias, bias_scale, margin
     return value, to_logits(grad, dim)
 
 
-register(softmax_ce_kernel, "softmax_rows",
+register(softmax_ce_kernel, "softmax_entry",
          lambda args, empty: (CROSS_ENTROPY, args[0], 0.0, args[1], as_array(args[2], empty),
                               args[3], as_array(args[4], empty)))
 
@@ -233,12 +233,13 @@ class CrossEntropyLoss(ImbalanceLoss):
 
     def forward(self, logits, target, sample_weight=None):
         logits, target = check_logits_target(logits, target)
-        if sample_weight is None and not self.label_smoothing and self.weight is not None:
+        weight = self._buffers["weight"]
+        if sample_weight is None and not self.label_smoothing and weight is not None:
             # PyTorch's weighted cross-entropy is this loss exactly: one fused call
-            check_class_vector_size("weight", self.weight, logits.shape[1])
+            check_class_vector_size("weight", weight, logits.shape[1])
             return _checked(logits, target, F.cross_entropy, logits, target,
-                            weight=self.weight.to(logits.dtype), reduction=self.reduction)
-        weights = module_example_weights(logits, target, self.weight, sample_weight)
+                            weight=weight.to(logits.dtype), reduction=self.reduction)
+        weights = module_example_weights(logits, target, weight, sample_weight)
         return validated_cross_entropy(logits, target, weights, self.label_smoothing,
                                        self.reduction)
 

@@ -50,7 +50,7 @@ def dice_kernel(logits, target, alpha, smooth, weights, reduction, *, with_grad)
     return value, stats.gradient(coef, true_value.neg_())
 
 
-register(dice_kernel, "softmax_rows",
+register(dice_kernel, "softmax_entry",
          lambda args, empty: (DICE, args[0], args[1], 1.0, empty, 1.0, empty))
 
 
@@ -155,7 +155,7 @@ class DiceLoss(ImbalanceLoss):
 
     def forward(self, logits, target, sample_weight=None):
         logits, target = check_logits_target(logits, target)
-        weights = module_example_weights(logits, target, self.weight, sample_weight)
+        weights = module_example_weights(logits, target, self._buffers["weight"], sample_weight)
         return run_loss(logits, target, dice_kernel, self.alpha, self.smooth, weights,
                         self.reduction)
 

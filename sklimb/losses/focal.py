@@ -53,7 +53,7 @@ def focal_kernel(logits, target, gamma, weights, reduction, *, with_grad):
     return value, stats.gradient(coef, coef * u.neg())
 
 
-register(focal_kernel, "softmax_rows",
+register(focal_kernel, "softmax_entry",
          lambda args, empty: (FOCAL, args[0], 0.0, 1.0, empty, 1.0, empty))
 
 #: below this ``u = 1 - p_t``, ``log(1 - u) / u`` is taken from its series ``-1 - u / 2``
@@ -198,9 +198,10 @@ class FocalLoss(ImbalanceLoss):
 
     def forward(self, logits, target, sample_weight=None):
         logits, target = check_logits_target(logits, target)
-        weight = self.weight
+        buffers = self._buffers  # a dict look-up; ``self.weight`` costs a module __getattr__
+        weight = buffers["weight"]
         check_class_vector_size("weight", weight, logits.shape[1])
-        alpha = self.alpha
+        alpha = buffers["alpha"]
         if alpha is not None:
             if alpha.ndim == 0:  # the binary RetinaNet form
                 alpha = _alpha_weights(alpha, logits)

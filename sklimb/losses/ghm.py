@@ -88,7 +88,7 @@ def _ghm_loop_params(args, empty):
     return bins, state, momentum, update
 
 
-register(ghm_kernel, "ghm_rows", _ghm_loop_params)
+register(ghm_kernel, "ghm_entry", _ghm_loop_params)
 
 
 def ghm_c_loss(
@@ -202,8 +202,9 @@ class GHMCLoss(ImbalanceLoss):
 
     def forward(self, logits, target, sample_weight=None):
         logits, target = check_logits_target(logits, target)
-        weights = module_example_weights(logits, target, self.weight, sample_weight)
-        return run_loss(logits, target, ghm_kernel, self.bins, self.running_density,
+        buffers = self._buffers
+        weights = module_example_weights(logits, target, buffers["weight"], sample_weight)
+        return run_loss(logits, target, ghm_kernel, self.bins, buffers["running_density"],
                         self.momentum, self.training, weights, self.reduction)
 
     def extra_repr(self):

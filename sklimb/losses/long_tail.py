@@ -272,8 +272,9 @@ class LDAMLoss(ImbalanceLoss):
         self.register_buffer("margins", ldam_margins(counts, self.max_margin))
 
     def forward(self, logits, target, sample_weight=None):
-        return _ldam(logits, target, self.margins, self.scale, self.weight, sample_weight,
-                     self.reduction, trusted=True)
+        buffers = self._buffers
+        return _ldam(logits, target, buffers["margins"], self.scale, buffers["weight"],
+                     sample_weight, self.reduction, trusted=True)
 
     def extra_repr(self):
         return f"max_margin={self.max_margin}, scale={self.scale}, {super().extra_repr()}"
@@ -320,7 +321,8 @@ class LogitAdjustedLoss(ImbalanceLoss):
         return add_log_shifts(super().class_log_shift(), adjustment)
 
     def forward(self, logits, target, sample_weight=None):
-        return _logit_adjusted(logits, target, self.log_prior, self.tau, self.weight,
+        buffers = self._buffers
+        return _logit_adjusted(logits, target, buffers["log_prior"], self.tau, buffers["weight"],
                                sample_weight, self.reduction, trusted=True)
 
     def extra_repr(self):
