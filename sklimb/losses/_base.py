@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ._compiled import compiled_for
 from ._fused import apply_kernel, reduce_rows
 
 REDUCTIONS = ("mean", "sum", "none")
@@ -154,6 +155,9 @@ def run_loss(logits, target, kernel, *args):
     """``kernel`` as one autograd node (see :mod:`._fused`), with a clear error for bad targets.
 
     Every kernel takes ``(logits, target, *params, weights, reduction)``. The
+    kernel's compiled twin (:mod:`._compiled`) runs instead where it applies;
+    it also takes per-class weights (``weights`` of :class:`PerClass`) as they
+    are, where a PyTorch kernel gets them expanded to the examples. The
     kernels index with the targets; an index outside ``[0, n_classes)``
     raises there, and the error is replaced by the message of
     :func:`raise_for_targets`. Example weights that require a gradient (a
@@ -161,15 +165,43 @@ def run_loss(logits, target, kernel, *args):
     differentiable operations, so that they receive theirs.
     """
     *params, weights, reduction = args
+    chosen = compiled_for(kernel, logits)
     try:
+        if type(weights) is PerClass:
+            weights = weights.expand(target) if chosen is kernel else weights
         if weights is not None and weights.requires_grad and torch.is_grad_enabled():
-            loss = apply_kernel(logits, kernel, target, *params, None, "none")
+            loss = _apply(logits, kernel, chosen, target, params, None, "none")
             return reduce_rows(loss, weights, reduction)[0]
-        return apply_kernel(logits, kernel, target, *args)
+        return _apply(logits, kernel, chosen, target, params, weights, reduction)
     except (IndexError, RuntimeError):
-        if target.device.type == "cpu":
+        if target.is_cpu:
             raise_for_targets(target, logits.shape[1])
         raise
+
+
+def _apply(logits, kernel, chosen, target, params, weights, reduction):
+    if chosen is kernel:
+        return apply_kernel(logits, kernel, target, *params, weights, reduction)
+    if type(weights) is PerClass:  # the twin indexes the class weights itself
+        return apply_kernel(logits, chosen, target, *params, None, reduction, weights.weight)
+    return apply_kernel(logits, chosen, target, *params, weights, reduction, None)
+
+
+class PerClass:
+    """Example weights ``weight[target]``, left unexpanded for a compiled twin.
+
+    A module's class ``weight`` without sample weights; :func:`run_loss`
+    expands it (one indexing operation) only for a PyTorch kernel.
+    """
+
+    __slots__ = ("weight",)
+    requires_grad = False
+
+    def __init__(self, weight):
+        self.weight = weight
+
+    def expand(self, target):
+        return per_example(self.weight, target)
 
 
 def check_sample_weight(sample_weight, n_samples, like):
@@ -220,13 +252,16 @@ def module_example_weights(logits, target, weight, sample_weight):
     """Example weights from a module's own (already validated) class ``weight`` buffer.
 
     Only the size of ``weight`` and ``sample_weight``, which comes with each
-    call, are checked.
+    call, are checked. Class weights alone come back as :class:`PerClass`,
+    for :func:`run_loss`.
     """
-    if weight is None and sample_weight is None:
-        return None
+    if sample_weight is None:  # expanded by run_loss where needed
+        if weight is None:
+            return None
+        check_class_vector_size("weight", weight, logits.shape[1])
+        return PerClass(weight)
     check_class_vector_size("weight", weight, logits.shape[1])
-    if sample_weight is not None:
-        sample_weight = check_sample_weight(sample_weight, logits.shape[0], logits)
+    sample_weight = check_sample_weight(sample_weight, logits.shape[0], logits)
     return example_weights(target, weight, sample_weight)
 
 

@@ -88,8 +88,9 @@ class CompiledKernel:
 
     ``name`` is the loop's entry point; ``arrange(args, empty)`` picks the
     loop's own parameters from the kernel's arguments after ``target`` (the
-    kernel's parameters, then ``weights`` and ``reduction``), with ``empty``
-    (an empty array of the logits' dtype) for an absent array. The loop
+    kernel's parameters, then ``weights`` and ``reduction``, and for a twin
+    the per-class weights that :func:`._base.run_loss` left unexpanded), with
+    ``empty`` (an empty array of the logits' dtype) for an absent array. The loop
     reads the logits, targets and weights and writes the gradient through
     their addresses: the tensors stay referenced here for the whole call, and
     nothing is copied when they are contiguous.
@@ -110,21 +111,29 @@ class CompiledKernel:
         target = target.contiguous()
         dtype = x.dtype
         empty = _EMPTY[dtype]
-        weights, reduction = args[-2], args[-1]
-        if weights is not None:
-            weights = weights.detach()
-            if weights.dtype != dtype:
-                weights = weights.to(dtype)
-            weights = weights.contiguous()
+        weights, reduction, class_weight = args[-3:]
+        weights = _contiguous(weights, dtype)
+        class_weight = _contiguous(class_weight, dtype)
         rows = torch.empty(x.shape[0], dtype=dtype) if reduction == "none" else None
         grad = torch.empty_like(x) if with_grad else None
         total = loop(x.data_ptr(), target.data_ptr(),
                      0 if weights is None else weights.data_ptr(),
+                     0 if class_weight is None else class_weight.data_ptr(),
                      0 if rows is None else rows.data_ptr(),
                      0 if grad is None else grad.data_ptr(),
                      x.shape[0], x.shape[1], empty, _REDUCTIONS[reduction], with_grad,
                      *self.arrange(args, empty))
         return (torch.scalar_tensor(total, dtype=dtype) if rows is None else rows), grad
+
+
+def _contiguous(tensor, dtype):
+    """A constant tensor (or ``None``) as a contiguous tensor of ``dtype``."""
+    if tensor is None:
+        return None
+    tensor = tensor.detach()
+    if tensor.dtype != dtype:
+        tensor = tensor.to(dtype)
+    return tensor.contiguous()
 
 
 def register(kernel, loop, arrange):

@@ -25,8 +25,6 @@ from __future__ import annotations
 import torch
 from torch.autograd.function import once_differentiable
 
-from ._compiled import compiled_for
-
 
 def _scaled(grad, grad_output):
     """``grad`` times the incoming gradient (per row for ``reduction="none"``)."""
@@ -83,9 +81,7 @@ _apply_node = super(torch.autograd.Function, ValueAndGrad).apply
 
 
 def apply_kernel(logits, kernel, *args):
-    """Run ``kernel`` (or its compiled twin) through :class:`ValueAndGrad` when a gradient
-    may be needed."""
-    kernel = compiled_for(kernel, logits)
+    """Run ``kernel`` through :class:`ValueAndGrad` when a gradient may be needed."""
     if logits.requires_grad and torch.is_grad_enabled():
         if torch._C._are_functorch_transforms_active():  # vmap, grad, ...: the full wrapper
             return ValueAndGrad.apply(logits, kernel, args)

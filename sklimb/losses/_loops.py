@@ -66,16 +66,25 @@ _INDEX = np.empty(0, np.int64)
 
 
 @_jit
-def _views(px, pt, pw, pv, pg, n, n_classes, like):
-    """Arrays over the tensors' memory: logits, targets, weights, per-example values, gradient.
+def _views(px, pt, pw, pcw, pv, pg, n, n_classes, like):
+    """Arrays over the tensors' memory: logits, targets, example weights, per-example values
+    and gradient.
 
-    An address of 0 (an absent tensor) gives an empty array.
+    An address of 0 (an absent tensor) gives an empty array. Class weights (``pcw``) are
+    multiplied into the example weights: ``w_i = class_weight[t_i] * w_i``.
     """
     x = numba.carray(_pointer(px, like), (n, n_classes))
     t = numba.carray(_pointer(pt, _INDEX), n)
     w = numba.carray(_pointer(pw, like), n if pw else 0)
     v = numba.carray(_pointer(pv, like), n if pv else 0)
     g = numba.carray(_pointer(pg, like), (n if pg else 0, n_classes if pg else 0))
+    if pcw:
+        check_targets(t, n_classes)
+        class_weight = numba.carray(_pointer(pcw, like), n_classes)
+        combined = np.empty(n, dtype=like.dtype)
+        for i in range(n):
+            combined[i] = class_weight[t[i]] * (w[i] if pw else 1.0)
+        return x, t, combined, v, g
     return x, t, w, v, g
 
 
@@ -301,22 +310,22 @@ def ghm_rows(x, t, bins, running_density, momentum, update, w, reduction, value,
 # (the logits' dtype for every floating one, int64 targets), which the caller keeps alive
 # during the call: converting tensors to NumPy arrays costs more than a small batch's loss.
 @_jit
-def softmax_entry(px, pt, pw, pv, pg, n, n_classes, like, reduction, with_grad, kind, a, b,
-                  scale, bias, bias_scale, margin):
-    x, t, w, v, g = _views(px, pt, pw, pv, pg, n, n_classes, like)
+def softmax_entry(px, pt, pw, pcw, pv, pg, n, n_classes, like, reduction, with_grad, kind, a,
+                  b, scale, bias, bias_scale, margin):
+    x, t, w, v, g = _views(px, pt, pw, pcw, pv, pg, n, n_classes, like)
     return softmax_rows(x, t, kind, a, b, scale, bias, bias_scale, margin, w, reduction, v, g,
                         with_grad)
 
 
 @_jit
-def sigmoid_entry(px, pt, pw, pv, pg, n, n_classes, like, reduction, with_grad, gamma):
-    x, t, w, v, g = _views(px, pt, pw, pv, pg, n, n_classes, like)
+def sigmoid_entry(px, pt, pw, pcw, pv, pg, n, n_classes, like, reduction, with_grad, gamma):
+    x, t, w, v, g = _views(px, pt, pw, pcw, pv, pg, n, n_classes, like)
     return sigmoid_rows(x, t, gamma, w, reduction, v, g, with_grad)
 
 
 @_jit
-def ghm_entry(px, pt, pw, pv, pg, n, n_classes, like, reduction, with_grad, bins,
+def ghm_entry(px, pt, pw, pcw, pv, pg, n, n_classes, like, reduction, with_grad, bins,
               running_density, momentum, update):
-    x, t, w, v, g = _views(px, pt, pw, pv, pg, n, n_classes, like)
+    x, t, w, v, g = _views(px, pt, pw, pcw, pv, pg, n, n_classes, like)
     return ghm_rows(x, t, bins, running_density, momentum, update, w, reduction, v, g,
                     with_grad)

@@ -123,6 +123,10 @@ def test_out_of_range_targets_get_the_clear_message():
         focal_loss(torch.randn(4, 3), torch.tensor([0, 1, 3, 2]))
     with pytest.raises(ValueError, match=r"got values in \[-1, 2\]"):
         GHMCLoss()(torch.randn(4, 3), torch.tensor([0, -1, 1, 2]))
+    # class weights are indexed by the loop itself on the compiled route: checked first
+    for loss in (FocalLoss(weight=[1.0, 2.0, 3.0]), GHMCLoss(weight=[1.0, 2.0, 3.0])):
+        with pytest.raises(ValueError, match=r"got values in \[0, 5\]"):
+            loss(torch.randn(4, 3, requires_grad=True), torch.tensor([0, 5, 1, 2]))
 
 
 def _python(code, **env):
