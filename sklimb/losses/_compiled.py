@@ -16,8 +16,8 @@ A loss module registers its kernel's twin with :func:`register`;
 * the environment variable ``SKLIMB_NUMBA`` is not ``0`` (read at import);
 * the logits are float32 or float64 on the CPU (half precision has already
   been promoted to float32) with at most :data:`COMPILED_MAX_ELEMENTS`
-  entries: above that PyTorch's vectorised kernels are faster than a scalar
-  loop.
+  entries (less for some loops and for many classes, see there): above that
+  PyTorch's vectorised kernels are faster than a scalar loop.
 
 numba compiles each loop on its first call (about a second) and keeps the
 machine code in its on-disk cache, so later processes load it in
@@ -32,8 +32,13 @@ import os
 import numpy as np
 import torch
 
-#: CPU logits with at most this many entries (``n_samples * n_classes``) use the loops
+#: CPU logits with at most this many entries (``n_samples * n_classes``) use the softmax
+#: loops; the one-vs-rest loops (GHM-C, the sigmoid class-balanced losses), which evaluate
+#: two transcendental functions per logit, stop at a quarter or an eighth of it, and with
+#: more than :data:`MANY_CLASSES` classes every limit is a quarter (measured with
+#: ``benchmarks/bench_losses.py`` against the PyTorch kernels, which vectorise exp and log)
 COMPILED_MAX_ELEMENTS = 32768
+MANY_CLASSES = 16
 #: ``SKLIMB_NUMBA=0`` keeps every loss on its PyTorch kernel
 ENABLED = os.environ.get("SKLIMB_NUMBA", "1") != "0"
 
@@ -66,12 +71,6 @@ def available():
     return ENABLED and loops() is not None
 
 
-def eligible(logits):
-    """Whether a loss of these (validated) logits runs on its compiled twin."""
-    return (logits.is_cpu and logits.dtype in _NUMPY_DTYPES
-            and logits.numel() <= COMPILED_MAX_ELEMENTS and available())
-
-
 def as_array(tensor, empty):
     """A CPU tensor as a contiguous NumPy array of the dtype of ``empty``; ``None`` as ``empty``."""
     if tensor is None:
@@ -96,12 +95,21 @@ class CompiledKernel:
     nothing is copied when they are contiguous.
     """
 
-    __slots__ = ("arrange", "loop", "name")
+    __slots__ = ("arrange", "loop", "name", "share")
 
-    def __init__(self, name, arrange):
+    def __init__(self, name, arrange, share):
         self.name = name
         self.arrange = arrange
+        self.share = share
         self.loop = None
+
+    def covers(self, logits):
+        """Whether these logits are small enough for the loop to beat the PyTorch kernel."""
+        n_samples, n_classes = logits.shape
+        limit = COMPILED_MAX_ELEMENTS * self.share
+        if n_classes > MANY_CLASSES:
+            limit /= 4
+        return n_samples * n_classes <= limit
 
     def __call__(self, logits, target, *args, with_grad):
         loop = self.loop
@@ -136,15 +144,16 @@ def _contiguous(tensor, dtype):
     return tensor.contiguous()
 
 
-def register(kernel, loop, arrange):
-    """Give the PyTorch ``kernel`` the compiled twin ``loop`` (a name in :mod:`._loops`)."""
-    _TWINS[kernel] = CompiledKernel(loop, arrange)
+def register(kernel, loop, arrange, share=1.0):
+    """Give the PyTorch ``kernel`` the compiled twin ``loop`` (a name in :mod:`._loops`),
+    for logits of up to ``share * COMPILED_MAX_ELEMENTS`` entries."""
+    _TWINS[kernel] = CompiledKernel(loop, arrange, share)
 
 
 def compiled_for(kernel, logits):
     """``kernel``'s compiled twin where it applies to ``logits`` (see above), else ``kernel``."""
     twin = _TWINS.get(kernel)
     if (twin is None or not ENABLED or not logits.is_cpu or logits.dtype not in _NUMPY_DTYPES
-            or logits.numel() > COMPILED_MAX_ELEMENTS or loops() is None):
+            or not twin.covers(logits) or loops() is None):
         return kernel
     return twin

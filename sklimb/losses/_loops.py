@@ -152,7 +152,7 @@ def softmax_rows(x, t, kind, a, b, scale, bias, bias_scale, margin, w, reduction
                 m = z
         s = 0.0
         for c in range(n_classes):
-            e[c] = math.exp(e[c] - m)
+            e[c] = math.exp(e[c] - m) if e[c] != m else 1.0  # the largest needs no exp
             s += e[c]
         lse = m + math.log(s)
         log_pt = z_t - lse

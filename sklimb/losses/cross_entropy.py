@@ -17,8 +17,7 @@ from ._base import (
     raise_for_targets,
     run_loss,
 )
-from ._compiled import CROSS_ENTROPY, as_array, register
-from ._compiled import eligible as compiled_eligible
+from ._compiled import CROSS_ENTROPY, as_array, compiled_for, register
 from ._fused import reduce_rows
 from ._softmax import TRANSPOSE_MAX_CLASSES, SoftmaxStats, row, to_logits, working_copy
 
@@ -90,9 +89,11 @@ def native_route(logits, weight, sample_weight, margin=False):
     working copy is faster, except that a per-class ``bias`` with many classes (no
     transposition) costs the native route nothing extra. Sample weights keep the kernel,
     and so do class weights that are not all positive on the CPU: PyTorch's weighted mean
-    is 0/0 when no example of a batch has weight, where sklimb's is 0.
+    is 0/0 when no example of a batch has weight, where sklimb's is 0. Where the kernel's
+    compiled twin runs (:mod:`._compiled`), it is cheaper than either.
     """
-    if sample_weight is not None or compiled_eligible(logits):
+    if sample_weight is not None or compiled_for(softmax_ce_kernel, logits) is not \
+            softmax_ce_kernel:
         return False
     small = logits.numel() <= NATIVE_MAX_ELEMENTS
     if not small and (margin or logits.shape[1] <= TRANSPOSE_MAX_CLASSES):

@@ -88,7 +88,7 @@ def _ghm_loop_params(args, empty):
     return bins, state, momentum, update
 
 
-register(ghm_kernel, "ghm_entry", _ghm_loop_params)
+register(ghm_kernel, "ghm_entry", _ghm_loop_params, share=1 / 4)
 
 
 def ghm_c_loss(

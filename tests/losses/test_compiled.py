@@ -64,8 +64,30 @@ def test_size_limit_and_dtypes_choose_the_pytorch_kernel(backend, monkeypatch):
     # half precision is promoted to float32 first, and runs compiled like float32
     focal_loss(torch.randn(8, n_classes, dtype=torch.bfloat16), target[:8])
     assert len(calls) == 2
-    assert not _compiled.eligible(torch.randn(8, 2, dtype=torch.float16))
-    assert _compiled.eligible(torch.randn(8, 2, dtype=torch.float64))
+    assert _compiled.compiled_for(focal_kernel, torch.randn(8, 2, dtype=torch.float16)) \
+        is focal_kernel
+    assert _compiled.compiled_for(focal_kernel, torch.randn(8, 2, dtype=torch.float64)) \
+        is not focal_kernel
+
+
+@pytest.mark.parametrize("backend", ["compiled"], indirect=True)
+def test_one_vs_rest_loops_and_many_classes_have_lower_limits(backend):
+    from sklimb.losses.class_balanced import sigmoid_kernel
+    from sklimb.losses.ghm import ghm_kernel
+
+    def compiled(kernel, n_samples, n_classes):
+        return _compiled.compiled_for(kernel, torch.zeros(n_samples, n_classes)) is not kernel
+
+    limit = _compiled.COMPILED_MAX_ELEMENTS
+    assert compiled(focal_kernel, limit // 8, 8)
+    assert not compiled(ghm_kernel, limit // 8, 8)
+    assert compiled(ghm_kernel, limit // 32, 8)
+    assert not compiled(sigmoid_kernel, limit // 32, 8)
+    assert compiled(sigmoid_kernel, limit // 64, 8)
+    # above MANY_CLASSES classes, a quarter of each limit
+    many = _compiled.MANY_CLASSES * 2
+    assert compiled(focal_kernel, limit // 4 // many, many)
+    assert not compiled(focal_kernel, limit // 4 // many + 1, many)
 
 
 @pytest.mark.parametrize("backend", ["compiled"], indirect=True)
@@ -144,8 +166,10 @@ def test_importing_sklimb_does_not_import_numba():
 
 def test_environment_variable_disables_the_loops():
     code = ("import torch; from sklimb.losses import _compiled; "
-            "print(_compiled.ENABLED, _compiled.eligible(torch.zeros(4, 2)))")
-    assert _python(code, SKLIMB_NUMBA="0") == "False False"
+            "from sklimb.losses.focal import focal_kernel; "
+            "print(_compiled.ENABLED, _compiled.available(), "
+            "_compiled.compiled_for(focal_kernel, torch.zeros(4, 2)) is focal_kernel)")
+    assert _python(code, SKLIMB_NUMBA="0") == "False False True"
 
 
 def test_twins_are_registered_for_every_kernel():
