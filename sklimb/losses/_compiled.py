@@ -49,7 +49,6 @@ _REDUCTIONS = {"mean": 0, "sum": 1, "none": 2}
 _NUMPY_DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
 _EMPTY = {dtype: np.empty(0, np.float32 if dtype == torch.float32 else np.float64)
           for dtype in _NUMPY_DTYPES}
-_TORCH_DTYPES = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}
 _TWINS = {}
 _module = None  # the loops' module once imported, False if numba is missing
 
@@ -71,25 +70,14 @@ def available():
     return ENABLED and loops() is not None
 
 
-def as_array(tensor, empty):
-    """A CPU tensor as a contiguous NumPy array of the dtype of ``empty``; ``None`` as ``empty``."""
-    if tensor is None:
-        return empty
-    tensor = tensor.detach()
-    dtype = _TORCH_DTYPES[empty.dtype]
-    if tensor.dtype != dtype:
-        tensor = tensor.to(dtype)
-    return tensor.contiguous().numpy()
-
-
 class CompiledKernel:
     """A loop of :mod:`._loops` called with the arguments of a PyTorch kernel.
 
-    ``name`` is the loop's entry point; ``arrange(args, empty)`` picks the
+    ``name`` is the loop's entry point; ``arrange(args, dtype)`` picks the
     loop's own parameters from the kernel's arguments after ``target`` (the
     kernel's parameters, then ``weights`` and ``reduction``, and for a twin
-    the per-class weights that :func:`._base.run_loss` left unexpanded), with
-    ``empty`` (an empty array of the logits' dtype) for an absent array. The loop
+    the per-class weights that :func:`._base.run_loss` left unexpanded),
+    with :func:`address` for a per-class tensor. The loop
     reads the logits, targets and weights and writes the gradient through
     their addresses: the tensors stay referenced here for the whole call, and
     nothing is copied when they are contiguous.
@@ -118,7 +106,6 @@ class CompiledKernel:
         x = logits.detach().contiguous()
         target = target.contiguous()
         dtype = x.dtype
-        empty = _EMPTY[dtype]
         weights, reduction, class_weight = args[-3:]
         weights = _contiguous(weights, dtype)
         class_weight = _contiguous(class_weight, dtype)
@@ -129,9 +116,25 @@ class CompiledKernel:
                      0 if class_weight is None else class_weight.data_ptr(),
                      0 if rows is None else rows.data_ptr(),
                      0 if grad is None else grad.data_ptr(),
-                     x.shape[0], x.shape[1], empty, _REDUCTIONS[reduction], with_grad,
-                     *self.arrange(args, empty))
+                     x.shape[0], x.shape[1], _EMPTY[dtype], _REDUCTIONS[reduction], with_grad,
+                     *self.arrange(args, dtype))
         return (torch.scalar_tensor(total, dtype=dtype) if rows is None else rows), grad
+
+
+def address(tensor, dtype):
+    """The address of a per-class constant for a loop (0 for ``None``).
+
+    The tensor must be contiguous and of the logits' ``dtype`` (the callers
+    convert their constants with the logits), and stays referenced by the
+    kernel's arguments for the whole call.
+    """
+    if tensor is None:
+        return 0
+    if tensor.dtype != dtype or not tensor.is_contiguous() or not tensor.is_cpu:
+        raise RuntimeError(
+            f"internal error: a per-class constant of dtype {tensor.dtype} (contiguous: "
+            f"{tensor.is_contiguous()}) for {dtype} logits; please report this")
+    return tensor.data_ptr()
 
 
 def _contiguous(tensor, dtype):

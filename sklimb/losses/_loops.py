@@ -311,8 +311,10 @@ def ghm_rows(x, t, bins, running_density, momentum, update, w, reduction, value,
 # during the call: converting tensors to NumPy arrays costs more than a small batch's loss.
 @_jit
 def softmax_entry(px, pt, pw, pcw, pv, pg, n, n_classes, like, reduction, with_grad, kind, a,
-                  b, scale, bias, bias_scale, margin):
+                  b, scale, pbias, bias_scale, pmargin):
     x, t, w, v, g = _views(px, pt, pw, pcw, pv, pg, n, n_classes, like)
+    bias = numba.carray(_pointer(pbias, like), n_classes if pbias else 0)
+    margin = numba.carray(_pointer(pmargin, like), n_classes if pmargin else 0)
     return softmax_rows(x, t, kind, a, b, scale, bias, bias_scale, margin, w, reduction, v, g,
                         with_grad)
 

@@ -17,7 +17,7 @@ from ._base import (
     raise_for_targets,
     run_loss,
 )
-from ._compiled import CROSS_ENTROPY, as_array, compiled_for, register
+from ._compiled import CROSS_ENTROPY, address, compiled_for, register
 from ._fused import reduce_rows
 from ._softmax import TRANSPOSE_MAX_CLASSES, SoftmaxStats, row, to_logits, working_copy
 
@@ -59,18 +59,22 @@ def softmax_ce_kernel(logits, target, smoothing, scale, bias, bias_scale, margin
 
 
 register(softmax_ce_kernel, "softmax_entry",
-         lambda args, empty: (CROSS_ENTROPY, args[0], 0.0, args[1], as_array(args[2], empty),
-                              args[3], as_array(args[4], empty)))
+         lambda args, dtype: (CROSS_ENTROPY, args[0], 0.0, args[1], address(args[2], dtype),
+                              args[3], address(args[4], dtype)))
 
 
 def softmax_cross_entropy(logits, target, weights, reduction, *, smoothing=0.0, scale=1.0,
                           bias=None, bias_scale=1.0, margins=None):
     """Reduced loss of :func:`softmax_ce_kernel` for validated inputs, as one autograd node.
 
-    ``bias`` and ``margins`` have shape ``(n_classes,)`` and ``weights``
-    (example weights) shape ``(n_samples,)`` or ``None``; all are constants
+    ``bias`` and ``margins`` have shape ``(n_classes,)`` and the logits' dtype and
+    ``weights`` (example weights) shape ``(n_samples,)`` or ``None``; all are constants
     (no gradient).
     """
+    if bias is not None:
+        bias = bias.contiguous()
+    if margins is not None:
+        margins = margins.contiguous()
     return run_loss(logits, target, softmax_ce_kernel, smoothing, scale, bias, bias_scale,
                     margins, weights, reduction)
 

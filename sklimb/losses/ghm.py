@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -81,11 +82,14 @@ def ghm_kernel(logits, target, bins, running_density, momentum, update, weights,
     return value, to_logits(grad, dim)
 
 
-def _ghm_loop_params(args, empty):
+def _ghm_loop_params(args, dtype):
     bins, running_density, momentum, update = args[:4]
     # the EMA state is updated in place: passed as it is, not as a converted copy
-    state = empty if running_density is None else running_density.detach().numpy()
+    state = _NO_STATE if running_density is None else running_density.detach().numpy()
     return bins, state, momentum, update
+
+
+_NO_STATE = np.empty(0, np.float32)
 
 
 register(ghm_kernel, "ghm_entry", _ghm_loop_params, share=1 / 4)
