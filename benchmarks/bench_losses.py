@@ -24,6 +24,10 @@ in both); ``--clock wall`` uses ``time.perf_counter``. Small shapes are timed
 over blocks of ``block`` calls so that each sample is well above the clock's
 resolution.
 
+Last, the cost of the compiled loops' first call: a loss called in a new
+process, with an empty numba cache (it compiles its loop) and then with the
+cache that run filled (it loads the compiled code).
+
 The ``faults`` column is the median number of minor page faults per call.
 glibc serves each large tensor at 65536x100 (26 MB) either from memory it
 already holds or from fresh pages (about 6400 faults, several ms); which one
@@ -162,6 +166,53 @@ def run(shapes, rounds, repeats, warmup, clock, stat=statistics.median, only=Non
     return rows
 
 
+FIRST_CALL = """
+import time, torch
+t0 = time.perf_counter()
+from sklimb.losses import {cls}, _compiled
+loss = {cls}({args})
+assert _compiled.available(), "numba is not installed"
+x = torch.randn(64, 3, requires_grad=True)
+target = torch.randint(0, 3, (64,))
+t1 = time.perf_counter()
+loss(x, target).backward()
+t2 = time.perf_counter()
+loss(x, target).backward()
+t3 = time.perf_counter()
+print(t2 - t1, t3 - t2)
+"""
+FIRST_CALL_LOSSES = [("FocalLoss", ""), ("GHMCLoss", ""),
+                     ("ClassBalancedLoss", "[50, 10, 4], base='sigmoid'")]
+
+
+def first_calls():
+    """Seconds of the first and second call of a loss in a fresh process (compiled loops).
+
+    With an empty numba cache (``NUMBA_CACHE_DIR`` pointing to a new directory) the first call
+    compiles its loop; run again on that directory, it loads the compiled code. The first
+    call includes ``import numba``.
+    """
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    from sklimb.losses import _compiled
+
+    if not _compiled.available():
+        return "numba is not installed (or SKLIMB_NUMBA=0): the losses have no compiled loops"
+    lines = [f"{'loss':<20} {'cold cache s':>12} {'warm cache s':>12} {'next call ms':>12}"]
+    for cls, args in FIRST_CALL_LOSSES:
+        code = FIRST_CALL.format(cls=cls, args=args)
+        with tempfile.TemporaryDirectory() as cache:
+            env = {**os.environ, "NUMBA_CACHE_DIR": cache, "OMP_NUM_THREADS": "1"}
+            runs = [subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                                   text=True, check=True).stdout.split() for _ in range(2)]
+        (cold, _), (warm, after) = [[float(v) for v in run] for run in runs]
+        lines.append(f"{cls:<20} {cold:12.2f} {warm:12.3f} {float(after) * 1e3:12.3f}")
+    return "\n".join(lines)
+
+
 def table(rows):
     """The printed table; returns ``(text, checked, failures)``."""
     header = (f"{'shape':<10} {'loss':<30} {'ms':>8} {'ratio':>6} {'target':>7} {'ok':>4}"
@@ -212,6 +263,9 @@ def main(argv=None):
               "(weighted losses: / weighted cross_entropy), median over rounds")
         print(text)
         print(f"\n{checked - failures}/{checked} within target")
+        if not args.only:
+            print("\nfirst call of a loss in a new process (64 x 3, forward and backward):")
+            print(first_calls())
     if args.write:
         write_section("bench_losses", as_text_block(
             f"python benchmarks/bench_losses.py --rounds {args.rounds}", output.getvalue()))

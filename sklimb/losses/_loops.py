@@ -150,22 +150,36 @@ def softmax_rows(x, t, kind, a, b, scale, bias, bias_scale, margin, w, reduction
             z_sum += z
             if z > m:
                 m = z
-        s = 0.0
-        for c in range(n_classes):
-            e[c] = math.exp(e[c] - m) if e[c] != m else 1.0  # the largest needs no exp
-            s += e[c]
-        lse = m + math.log(s)
-        log_pt = z_t - lse
-        inv_s = 1.0 / s
-        u = 0.0  # 1 - p_t, summed from the other probabilities
-        for c in range(n_classes):
-            if c != ti:
-                u += e[c]
-        u *= inv_s
-        p_t = e[ti] * inv_s
+        if n_classes == 2:
+            # with d = z_other - z_t: log p_t = -softplus(d), 1 - p_t = sigmoid(d), from
+            # one exp and one log1p; e holds the probabilities (inv_s = 1)
+            d = e[1 - ti] - z_t
+            q = math.exp(-abs(d))
+            log_pt = -(max(d, 0.0) + math.log1p(q))
+            u = 1.0 / (1.0 + q) if d >= 0.0 else q / (1.0 + q)
+            p_t = q / (1.0 + q) if d >= 0.0 else 1.0 / (1.0 + q)
+            log_p_sum = 2.0 * log_pt + d
+            e[ti] = p_t
+            e[1 - ti] = u
+            inv_s = 1.0
+        else:
+            s = 0.0
+            for c in range(n_classes):
+                e[c] = math.exp(e[c] - m) if e[c] != m else 1.0  # the largest needs no exp
+                s += e[c]
+            lse = m + math.log(s)
+            log_pt = z_t - lse
+            log_p_sum = z_sum - n_classes * lse
+            inv_s = 1.0 / s
+            u = 0.0  # 1 - p_t, summed from the other probabilities
+            for c in range(n_classes):
+                if c != ti:
+                    u += e[c]
+            u *= inv_s
+            p_t = e[ti] * inv_s
         shift = 0.0  # subtracted from every probability in the gradient
         if kind == CROSS_ENTROPY:
-            loss = -(1.0 - a) * log_pt - a / n_classes * (z_sum - n_classes * lse)
+            loss = -(1.0 - a) * log_pt - a / n_classes * log_p_sum
             coef = scale
             shift = a / n_classes
             true_entry = -scale * (u - a * (1.0 - 1.0 / n_classes))
