@@ -9,25 +9,30 @@ cross-entropy. The loops of :mod:`._loops`, compiled by numba, do the same
 work in one call.
 
 A loss module registers its kernel's twin with :func:`register`;
-:func:`compiled_for` hands the twin to :func:`._fused.apply_kernel` when
+:func:`compiled_for` hands the twin to :func:`._base.run_loss` when
 
 * numba can be imported (``pip install "sklimb[fast]"``); without it every
-  loss keeps its PyTorch kernel, with the same results;
+  loss keeps its PyTorch kernel, with the same results up to rounding (the
+  loops compute in float64). A numba that is installed but fails to load
+  (for example built for another NumPy) gives one warning, then the same
+  fallback;
 * the environment variable ``SKLIMB_NUMBA`` is not ``0`` (read at import);
 * the logits are float32 or float64 on the CPU (half precision has already
   been promoted to float32) with at most :data:`COMPILED_MAX_ELEMENTS`
   entries (less for some loops and for many classes, see there): above that
   PyTorch's vectorised kernels are faster than a scalar loop.
 
-numba compiles each loop on its first call (about a second) and keeps the
-machine code in its on-disk cache, so later processes load it in
-milliseconds; ``import numba`` itself happens on that first call, not when
-sklimb is imported.
+numba compiles each loop on its first call and keeps the machine code in
+its on-disk cache. Measured here (``benchmarks/bench_losses.py``), the
+first call in a new process takes 1.4-2.4 s with an empty cache and about
+0.3 s with the cache filled, most of it ``import numba``, which happens on
+that first call and not when sklimb is imported.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 
 import numpy as np
 import torch
@@ -59,7 +64,13 @@ def loops():
     if _module is None:
         try:
             from . import _loops as module
-        except ImportError:
+        except ModuleNotFoundError as exc:
+            if exc.name not in ("numba", "llvmlite"):
+                raise
+            module = False
+        except (ImportError, OSError) as exc:
+            warnings.warn(f"numba is installed but could not be loaded ({exc}); the sklimb "
+                          "losses run on their PyTorch kernels.", RuntimeWarning, stacklevel=2)
             module = False
         _module = module
     return _module or None

@@ -108,6 +108,32 @@ def test_without_numba_every_loss_falls_back_to_the_same_result(backend, monkeyp
         torch.testing.assert_close(grad, grad_fb, rtol=1e-5, atol=1e-7)
 
 
+@pytest.mark.parametrize("failure", [ModuleNotFoundError("No module named 'numba'",
+                                                         name="numba"),
+                                     ImportError("Numba needs NumPy 2.5 or less")])
+def test_a_missing_or_broken_numba_falls_back(failure, monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def failing_import(name, *args, **kwargs):
+        if name == "_loops" or name.endswith("._loops") or (args and args[2] and
+                                                            "_loops" in args[2]):
+            raise failure
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(_compiled, "_module", None)
+    monkeypatch.setattr(builtins, "__import__", failing_import)
+    if isinstance(failure, ModuleNotFoundError):
+        assert _compiled.loops() is None  # silently: numba is an optional extra
+    else:
+        with pytest.warns(RuntimeWarning, match="could not be loaded"):
+            assert _compiled.loops() is None
+    monkeypatch.setattr(builtins, "__import__", real_import)
+    assert _compiled.compiled_for(focal_kernel, torch.zeros(4, 2)) is focal_kernel
+    assert torch.isfinite(focal_loss(torch.randn(4, 2), torch.tensor([0, 1, 1, 0])))
+
+
 def test_non_contiguous_logits_and_targets_give_the_contiguous_result():
     logits = torch.randn(3, 40) * 3
     target = torch.randint(0, 3, (80,))[::2]
