@@ -156,8 +156,9 @@ def softmax_rows(x, t, kind, a, b, scale, bias, bias_scale, margin, w, reduction
             d = e[1 - ti] - z_t
             q = math.exp(-abs(d))
             log_pt = -(max(d, 0.0) + math.log1p(q))
-            u = 1.0 / (1.0 + q) if d >= 0.0 else q / (1.0 + q)
-            p_t = q / (1.0 + q) if d >= 0.0 else 1.0 / (1.0 + q)
+            r = 1.0 / (1.0 + q)
+            u = r if d >= 0.0 else q * r
+            p_t = q * r if d >= 0.0 else r
             log_p_sum = 2.0 * log_pt + d
             e[ti] = p_t
             e[1 - ti] = u
