@@ -88,15 +88,17 @@ class CompiledKernel:
     loop's own parameters from the kernel's arguments after ``target`` (the
     kernel's parameters, then ``weights`` and ``reduction``, and for a twin
     the per-class weights that :func:`._base.run_loss` left unexpanded),
-    with :func:`address` for a per-class tensor. The loop
+    with :func:`address` for a per-class tensor, or returns ``None`` for
+    arguments the loop does not take, which then go to the PyTorch kernel. The loop
     reads the logits, targets and weights and writes the gradient through
     their addresses: the tensors stay referenced here for the whole call, and
     nothing is copied when they are contiguous.
     """
 
-    __slots__ = ("arrange", "loop", "name", "share")
+    __slots__ = ("arrange", "kernel", "loop", "name", "share")
 
-    def __init__(self, name, arrange, share):
+    def __init__(self, kernel, name, arrange, share):
+        self.kernel = kernel
         self.name = name
         self.arrange = arrange
         self.share = share
@@ -117,7 +119,14 @@ class CompiledKernel:
         x = logits.detach().contiguous()
         target = target.contiguous()
         dtype = x.dtype
-        weights, reduction, class_weight = args[-3:]
+        *kernel_args, weights, reduction, class_weight = args
+        params = self.arrange(args, dtype)
+        if params is None:  # arguments the loop does not take: the PyTorch kernel
+            if class_weight is not None:
+                class_weight = class_weight.index_select(0, target)
+                weights = class_weight if weights is None else weights * class_weight
+            return self.kernel(logits, target, *kernel_args, weights, reduction,
+                               with_grad=with_grad)
         weights = _contiguous(weights, dtype)
         class_weight = _contiguous(class_weight, dtype)
         rows = torch.empty(x.shape[0], dtype=dtype) if reduction == "none" else None
@@ -128,7 +137,7 @@ class CompiledKernel:
                      0 if rows is None else rows.data_ptr(),
                      0 if grad is None else grad.data_ptr(),
                      x.shape[0], x.shape[1], _EMPTY[dtype], _REDUCTIONS[reduction], with_grad,
-                     *self.arrange(args, dtype))
+                     *params)
         return (torch.scalar_tensor(total, dtype=dtype) if rows is None else rows), grad
 
 
@@ -161,7 +170,7 @@ def _contiguous(tensor, dtype):
 def register(kernel, loop, arrange, share=1.0):
     """Give the PyTorch ``kernel`` the compiled twin ``loop`` (a name in :mod:`._loops`),
     for logits of up to ``share * COMPILED_MAX_ELEMENTS`` entries."""
-    _TWINS[kernel] = CompiledKernel(loop, arrange, share)
+    _TWINS[kernel] = CompiledKernel(kernel, loop, arrange, share)
 
 
 def compiled_for(kernel, logits):

@@ -84,9 +84,12 @@ def ghm_kernel(logits, target, bins, running_density, momentum, update, weights,
 
 def _ghm_loop_params(args, dtype):
     bins, running_density, momentum, update = args[:4]
+    if running_density is None:
+        return bins, _NO_STATE, momentum, update
+    if running_density.dtype not in (torch.float32, torch.float64) or not running_density.is_cpu:
+        return None  # a half-precision or accelerator state: the PyTorch kernel updates it
     # the EMA state is updated in place: passed as it is, not as a converted copy
-    state = _NO_STATE if running_density is None else running_density.detach().numpy()
-    return bins, state, momentum, update
+    return bins, running_density.detach().numpy(), momentum, update
 
 
 _NO_STATE = np.empty(0, np.float32)

@@ -134,6 +134,24 @@ def test_a_missing_or_broken_numba_falls_back(failure, monkeypatch):
     assert torch.isfinite(focal_loss(torch.randn(4, 2), torch.tensor([0, 1, 1, 0])))
 
 
+@pytest.mark.parametrize("weight", [None, [1.0, 2.0, 3.0]])
+def test_a_state_the_loop_cannot_take_goes_to_the_pytorch_kernel(backend, weight, monkeypatch):
+    """A half-precision GHM-C state (``loss.half()``) with float32 logits."""
+    logits, target = torch.randn(20, 3) * 3, torch.randint(0, 3, (20,))
+    states, results = [], []
+    for enabled in (True, False):
+        monkeypatch.setattr(_compiled, "ENABLED", enabled and backend == "compiled")
+        loss = GHMCLoss(momentum=0.5, weight=weight).half()
+        for _ in range(2):  # the second call reads the state the first one wrote
+            results.append(_loss_and_grad(loss, logits, target))
+        states.append(loss.running_density.clone())
+    assert states[0].dtype == torch.float16 and states[0].sum() > 0
+    torch.testing.assert_close(states[0], states[1])
+    for (value, grad), (value_t, grad_t) in zip(results[:2], results[2:], strict=True):
+        torch.testing.assert_close(value, value_t)
+        torch.testing.assert_close(grad, grad_t)
+
+
 def test_non_contiguous_logits_and_targets_give_the_contiguous_result():
     logits = torch.randn(3, 40) * 3
     target = torch.randint(0, 3, (80,))[::2]
