@@ -172,6 +172,8 @@ def run_loss(logits, target, kernel, *args):
         if weights is not None and weights.requires_grad and torch.is_grad_enabled():
             loss = _apply(logits, kernel, chosen, target, params, None, "none")
             return reduce_rows(loss, weights, reduction)[0]
+        if chosen is kernel:
+            return apply_kernel(logits, kernel, target, *params, weights, reduction)
         return _apply(logits, kernel, chosen, target, params, weights, reduction)
     except (IndexError, RuntimeError):
         if target.is_cpu:

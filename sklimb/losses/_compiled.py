@@ -108,9 +108,7 @@ class CompiledKernel:
         """Whether these logits are small enough for the loop to beat the PyTorch kernel."""
         n_samples, n_classes = logits.shape
         limit = COMPILED_MAX_ELEMENTS * self.share
-        if n_classes > MANY_CLASSES:
-            limit /= 4
-        return n_samples * n_classes <= limit
+        return n_samples * n_classes <= (limit if n_classes <= MANY_CLASSES else limit / 4)
 
     def __call__(self, logits, target, *args, with_grad):
         loop = self.loop
@@ -119,16 +117,18 @@ class CompiledKernel:
         x = logits.detach().contiguous()
         target = target.contiguous()
         dtype = x.dtype
-        *kernel_args, weights, reduction, class_weight = args
+        weights, reduction, class_weight = args[-3], args[-2], args[-1]
         params = self.arrange(args, dtype)
         if params is None:  # arguments the loop does not take: the PyTorch kernel
             if class_weight is not None:
                 class_weight = class_weight.index_select(0, target)
                 weights = class_weight if weights is None else weights * class_weight
-            return self.kernel(logits, target, *kernel_args, weights, reduction,
+            return self.kernel(logits, target, *args[:-3], weights, reduction,
                                with_grad=with_grad)
-        weights = _contiguous(weights, dtype)
-        class_weight = _contiguous(class_weight, dtype)
+        if weights is not None:
+            weights = _contiguous(weights, dtype)
+        if class_weight is not None:
+            class_weight = _contiguous(class_weight, dtype)
         rows = torch.empty(x.shape[0], dtype=dtype) if reduction == "none" else None
         grad = torch.empty_like(x) if with_grad else None
         total = loop(x.data_ptr(), target.data_ptr(),
@@ -158,9 +158,7 @@ def address(tensor, dtype):
 
 
 def _contiguous(tensor, dtype):
-    """A constant tensor (or ``None``) as a contiguous tensor of ``dtype``."""
-    if tensor is None:
-        return None
+    """A constant tensor as a contiguous tensor of ``dtype``."""
     tensor = tensor.detach()
     if tensor.dtype != dtype:
         tensor = tensor.to(dtype)
