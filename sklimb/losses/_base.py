@@ -165,15 +165,13 @@ def run_loss(logits, target, kernel, *args):
     differentiable operations, so that they receive theirs.
     """
     *params, weights, reduction = args
-    chosen = compiled_for(kernel, logits)
+    chosen = compiled_for(kernel, logits, params)
     try:
         if type(weights) is PerClass:
             weights = weights.expand(target) if chosen is kernel else weights
         if weights is not None and weights.requires_grad and torch.is_grad_enabled():
             loss = _apply(logits, kernel, chosen, target, params, None, "none")
             return reduce_rows(loss, weights, reduction)[0]
-        if chosen is kernel:
-            return apply_kernel(logits, kernel, target, *params, weights, reduction)
         return _apply(logits, kernel, chosen, target, params, weights, reduction)
     except (IndexError, RuntimeError):
         if target.is_cpu:

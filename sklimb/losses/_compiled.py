@@ -52,8 +52,7 @@ CROSS_ENTROPY, FOCAL, DICE = 0, 1, 2
 
 _REDUCTIONS = {"mean": 0, "sum": 1, "none": 2}
 _NUMPY_DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
-_EMPTY = {dtype: np.empty(0, np.float32 if dtype == torch.float32 else np.float64)
-          for dtype in _NUMPY_DTYPES}
+_EMPTY = {dtype: np.empty(0, numpy_dtype) for dtype, numpy_dtype in _NUMPY_DTYPES.items()}
 _TWINS = {}
 _module = None  # the loops' module once imported, False if numba is missing
 
@@ -88,20 +87,19 @@ class CompiledKernel:
     loop's own parameters from the kernel's arguments after ``target`` (the
     kernel's parameters, then ``weights`` and ``reduction``, and for a twin
     the per-class weights that :func:`._base.run_loss` left unexpanded),
-    with :func:`address` for a per-class tensor, or returns ``None`` for
-    arguments the loop does not take, which then go to the PyTorch kernel. The loop
+    with :func:`address` for a per-class tensor. The loop
     reads the logits, targets and weights and writes the gradient through
     their addresses: the tensors stay referenced here for the whole call, and
     nothing is copied when they are contiguous.
     """
 
-    __slots__ = ("arrange", "kernel", "loop", "name", "share")
+    __slots__ = ("accepts", "arrange", "loop", "name", "share")
 
-    def __init__(self, kernel, name, arrange, share):
-        self.kernel = kernel
+    def __init__(self, name, arrange, share, accepts):
         self.name = name
         self.arrange = arrange
         self.share = share
+        self.accepts = accepts
         self.loop = None
 
     def covers(self, logits):
@@ -118,13 +116,6 @@ class CompiledKernel:
         target = target.contiguous()
         dtype = x.dtype
         weights, reduction, class_weight = args[-3], args[-2], args[-1]
-        params = self.arrange(args, dtype)
-        if params is None:  # arguments the loop does not take: the PyTorch kernel
-            if class_weight is not None:
-                class_weight = class_weight.index_select(0, target)
-                weights = class_weight if weights is None else weights * class_weight
-            return self.kernel(logits, target, *args[:-3], weights, reduction,
-                               with_grad=with_grad)
         if weights is not None:
             weights = _contiguous(weights, dtype)
         if class_weight is not None:
@@ -137,7 +128,7 @@ class CompiledKernel:
                      0 if rows is None else rows.data_ptr(),
                      0 if grad is None else grad.data_ptr(),
                      x.shape[0], x.shape[1], _EMPTY[dtype], _REDUCTIONS[reduction], with_grad,
-                     *params)
+                     *self.arrange(args, dtype))
         return (torch.scalar_tensor(total, dtype=dtype) if rows is None else rows), grad
 
 
@@ -165,16 +156,19 @@ def _contiguous(tensor, dtype):
     return tensor.contiguous()
 
 
-def register(kernel, loop, arrange, share=1.0):
+def register(kernel, loop, arrange, share=1.0, accepts=None):
     """Give the PyTorch ``kernel`` the compiled twin ``loop`` (a name in :mod:`._loops`),
-    for logits of up to ``share * COMPILED_MAX_ELEMENTS`` entries."""
-    _TWINS[kernel] = CompiledKernel(kernel, loop, arrange, share)
+    for logits of up to ``share * COMPILED_MAX_ELEMENTS`` entries and, if ``accepts`` is
+    given, for the kernel parameters (those before ``weights``) it returns true for."""
+    _TWINS[kernel] = CompiledKernel(loop, arrange, share, accepts)
 
 
-def compiled_for(kernel, logits):
-    """``kernel``'s compiled twin where it applies to ``logits`` (see above), else ``kernel``."""
+def compiled_for(kernel, logits, params=None):
+    """``kernel``'s compiled twin where it applies to ``logits`` and, when given, the kernel's
+    ``params`` (see above), else ``kernel``."""
     twin = _TWINS.get(kernel)
     if (twin is None or not ENABLED or not logits.is_cpu or logits.dtype not in _NUMPY_DTYPES
-            or not twin.covers(logits) or loops() is None):
+            or not twin.covers(logits) or loops() is None
+            or (params is not None and twin.accepts is not None and not twin.accepts(params))):
         return kernel
     return twin

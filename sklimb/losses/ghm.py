@@ -84,18 +84,22 @@ def ghm_kernel(logits, target, bins, running_density, momentum, update, weights,
 
 def _ghm_loop_params(args, dtype):
     bins, running_density, momentum, update = args[:4]
-    if running_density is None:
-        return bins, _NO_STATE, momentum, update
-    if running_density.dtype not in (torch.float32, torch.float64) or not running_density.is_cpu:
-        return None  # a half-precision or accelerator state: the PyTorch kernel updates it
     # the EMA state is updated in place: passed as it is, not as a converted copy
-    return bins, running_density.detach().numpy(), momentum, update
+    state = _NO_STATE if running_density is None else running_density.detach().numpy()
+    return bins, state, momentum, update
+
+
+def _loop_takes_state(params):
+    """Whether the loop can update this EMA state in place (a float32/float64 CPU tensor);
+    a half-precision or accelerator state goes to the PyTorch kernel."""
+    state = params[1]
+    return state is None or (state.dtype in (torch.float32, torch.float64) and state.is_cpu)
 
 
 _NO_STATE = np.empty(0, np.float32)
 
 
-register(ghm_kernel, "ghm_entry", _ghm_loop_params, share=1 / 4)
+register(ghm_kernel, "ghm_entry", _ghm_loop_params, share=1 / 4, accepts=_loop_takes_state)
 
 
 def ghm_c_loss(

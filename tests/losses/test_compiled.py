@@ -224,3 +224,16 @@ def test_twins_are_registered_for_every_kernel():
 
     for kernel in (focal_kernel, softmax_ce_kernel, dice_kernel, sigmoid_kernel, ghm_kernel):
         assert kernel in _compiled._TWINS
+
+
+def test_a_per_class_constant_of_the_wrong_dtype_is_an_internal_error():
+    """The callers convert bias and margins with the logits; a slip names itself."""
+    assert _compiled.address(None, torch.float32) == 0
+    good = torch.zeros(3)
+    assert _compiled.address(good, torch.float32) == good.data_ptr()
+    with pytest.raises(RuntimeError, match=r"internal error: a per-class constant of dtype "
+                                           r"torch.float64 \(contiguous: True\) for "
+                                           r"torch.float32 logits"):
+        _compiled.address(torch.zeros(3, dtype=torch.float64), torch.float32)
+    with pytest.raises(RuntimeError, match=r"contiguous: False"):
+        _compiled.address(torch.zeros(6)[::2], torch.float32)
