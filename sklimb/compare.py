@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 
 from ._data import check_numeric_columns
 from .estimator import ImbalancedNetClassifier
+from .losses._compiled import warm_up as warm_up_loss_loops
 from .metrics import check_metrics, metric_kind, score_fold
 from .results import ComparisonResult
 from .strategies import DEFAULT_STRATEGIES, Strategy
@@ -233,8 +234,10 @@ def _warm_up_torch():
     PyTorch initialises itself lazily: the first training in a process costs
     about a second more than the next ones (seen on 2 cores), which would
     otherwise be reported as the fit time of whichever strategy each worker
-    happens to run first.
+    happens to run first. The compiled loss loops are compiled or loaded here
+    too, for the same reason.
     """
+    warm_up_loss_loops()
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(16, 2)).astype(np.float32), np.arange(16) % 2
     with warnings.catch_warnings():

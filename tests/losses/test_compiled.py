@@ -237,3 +237,12 @@ def test_a_per_class_constant_of_the_wrong_dtype_is_an_internal_error():
         _compiled.address(torch.zeros(3, dtype=torch.float64), torch.float32)
     with pytest.raises(RuntimeError, match=r"contiguous: False"):
         _compiled.address(torch.zeros(6)[::2], torch.float32)
+
+
+@pytest.mark.parametrize("backend", ["compiled"], indirect=True)
+def test_warm_up_readies_every_loop_for_float32_in_a_new_process(backend):
+    code = ("from sklimb.losses import _compiled; _compiled.warm_up(); loops = _compiled.loops(); "
+            "print(*(any(str(s[8]).startswith('array(float32') for s in "
+            "getattr(loops, name).signatures) "
+            "for name in ('softmax_entry', 'sigmoid_entry', 'ghm_entry')))")
+    assert _python(code) == "True True True"
