@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._compiled import compiled_for
+from ._compiled import PerClass, compiled_for
 from ._fused import apply_kernel, reduce_rows
 
 REDUCTIONS = ("mean", "sum", "none")
@@ -156,52 +156,29 @@ def run_loss(logits, target, kernel, *args):
 
     Every kernel takes ``(logits, target, *params, weights, reduction)``. The
     kernel's compiled twin (:mod:`._compiled`) runs instead where it applies;
-    it also takes per-class weights (``weights`` of :class:`PerClass`) as they
-    are, where a PyTorch kernel gets them expanded to the examples. The
+    it also takes per-class weights (``weights`` of :class:`._compiled.PerClass`)
+    as they are, where a PyTorch kernel gets them expanded to the examples. The
     kernels index with the targets; an index outside ``[0, n_classes)``
     raises there, and the error is replaced by the message of
     :func:`raise_for_targets`. Example weights that require a gradient (a
     ``sample_weight`` being learnt) are applied outside the node, with
     differentiable operations, so that they receive theirs.
     """
-    *params, weights, reduction = args
-    chosen = compiled_for(kernel, logits, params)
+    chosen = compiled_for(kernel, logits, args)
     try:
+        if chosen is not kernel:
+            return chosen.run(logits, target, args)
+        *params, weights, reduction = args
         if type(weights) is PerClass:
-            weights = weights.expand(target) if chosen is kernel else weights
+            weights = per_example(weights.weight, target)
         if weights is not None and weights.requires_grad and torch.is_grad_enabled():
-            loss = _apply(logits, kernel, chosen, target, params, None, "none")
+            loss = apply_kernel(logits, kernel, target, *params, None, "none")
             return reduce_rows(loss, weights, reduction)[0]
-        return _apply(logits, kernel, chosen, target, params, weights, reduction)
+        return apply_kernel(logits, kernel, target, *params, weights, reduction)
     except (IndexError, RuntimeError):
         if target.is_cpu:
             raise_for_targets(target, logits.shape[1])
         raise
-
-
-def _apply(logits, kernel, chosen, target, params, weights, reduction):
-    if chosen is kernel:
-        return apply_kernel(logits, kernel, target, *params, weights, reduction)
-    if type(weights) is PerClass:  # the twin indexes the class weights itself
-        return apply_kernel(logits, chosen, target, *params, None, reduction, weights.weight)
-    return apply_kernel(logits, chosen, target, *params, weights, reduction, None)
-
-
-class PerClass:
-    """Example weights ``weight[target]``, left unexpanded for a compiled twin.
-
-    A module's class ``weight`` without sample weights; :func:`run_loss`
-    expands it (one indexing operation) only for a PyTorch kernel.
-    """
-
-    __slots__ = ("weight",)
-    requires_grad = False
-
-    def __init__(self, weight):
-        self.weight = weight
-
-    def expand(self, target):
-        return per_example(self.weight, target)
 
 
 def check_sample_weight(sample_weight, n_samples, like):

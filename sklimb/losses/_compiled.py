@@ -37,6 +37,8 @@ import warnings
 import numpy as np
 import torch
 
+from ._fused import ValueAndGrad, reduce_rows
+
 #: CPU logits with at most this many entries (``n_samples * n_classes``) use the softmax
 #: loops; the one-vs-rest loops (GHM-C, the sigmoid class-balanced losses), which evaluate
 #: two transcendental functions per logit, stop at a quarter or an eighth of it, and with
@@ -52,7 +54,8 @@ CROSS_ENTROPY, FOCAL, DICE = 0, 1, 2
 
 _REDUCTIONS = {"mean": 0, "sum": 1, "none": 2}
 _NUMPY_DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
-_EMPTY = {dtype: np.empty(0, numpy_dtype) for dtype, numpy_dtype in _NUMPY_DTYPES.items()}
+#: an empty array of each dtype the loops take: its type tells a loop the dtype behind an address
+EMPTY = {dtype: np.empty(0, numpy_dtype) for dtype, numpy_dtype in _NUMPY_DTYPES.items()}
 _TWINS = {}
 _module = None  # the loops' module once imported, False if numba is missing
 
@@ -84,52 +87,113 @@ class CompiledKernel:
     """A loop of :mod:`._loops` called with the arguments of a PyTorch kernel.
 
     ``name`` is the loop's entry point; ``arrange(args, dtype)`` picks the
-    loop's own parameters from the kernel's arguments after ``target`` (the
-    kernel's parameters, then ``weights`` and ``reduction``, and for a twin
-    the per-class weights that :func:`._base.run_loss` left unexpanded),
-    with :func:`address` for a per-class tensor. The loop
-    reads the logits, targets and weights and writes the gradient through
-    their addresses: the tensors stay referenced here for the whole call, and
-    nothing is copied when they are contiguous.
+    loop's own parameters from the kernel's arguments after ``target`` (its
+    parameters, then ``weights`` and ``reduction``), with :func:`address`
+    for a per-class tensor. The loop reads the logits, targets and weights and
+    writes the gradient through their addresses: the tensors stay referenced
+    for the whole call, and nothing is copied when they are contiguous.
+
+    At the batch sizes the loops are for, each Python call and each object
+    allocated on the way to the loop is a visible share of the loss's cost
+    (``benchmarks/bench_losses.py``), hence the flat code of :meth:`run`
+    and :meth:`LoopNode.forward`.
     """
 
-    __slots__ = ("accepts", "arrange", "loop", "name", "share")
+    __slots__ = ("accepts", "arrange", "entries", "limits", "name")
 
     def __init__(self, name, arrange, share, accepts):
         self.name = name
         self.arrange = arrange
-        self.share = share
         self.accepts = accepts
-        self.loop = None
+        limit = COMPILED_MAX_ELEMENTS * share
+        self.limits = (limit, limit / 4)  # up to MANY_CLASSES classes, above
+        self.entries = {}  # logits dtype -> the loop's machine code, see compile()
 
-    def covers(self, logits):
-        """Whether these logits are small enough for the loop to beat the PyTorch kernel."""
-        n_samples, n_classes = logits.shape
-        limit = COMPILED_MAX_ELEMENTS * self.share
-        return n_samples * n_classes <= (limit if n_classes <= MANY_CLASSES else limit / 4)
+    def compile(self, dtype, args):
+        """The loop's compiled entry point for logits of ``dtype``, called with ``args``.
 
-    def __call__(self, logits, target, *args, with_grad):
-        loop = self.loop
-        if loop is None:
-            loop = self.loop = getattr(loops(), self.name)
-        x = logits.detach().contiguous()
-        target = target.contiguous()
-        dtype = x.dtype
-        weights, reduction, class_weight = args[-3], args[-2], args[-1]
+        numba's dispatcher finds the machine code for the types of the arguments
+        at every call. The argument types of a twin's loop depend only on the
+        logits' dtype (addresses, sizes and flags are Python ints and bools, and
+        ``arrange`` converts every parameter to the type the loop takes: an
+        entry point converts what it is given to the types it was compiled
+        for), so the entry point is looked up once per dtype and called
+        directly. This compiles the loop or loads it from numba's cache.
+        """
+        dispatcher = getattr(loops(), self.name)
+        entry = self.entries[dtype] = dispatcher.compile(
+            tuple(dispatcher.typeof_pyval(arg) for arg in args))
+        return entry
+
+    def run(self, logits, target, args):
+        """The loss of validated inputs: one :class:`LoopNode` where a gradient is needed.
+
+        ``args`` are the PyTorch kernel's arguments after ``target``:
+        its parameters, the example weights (a tensor, ``None`` or
+        :class:`PerClass`) and the reduction. Example weights that require a
+        gradient (a ``sample_weight`` being learnt) are applied outside the
+        node, with differentiable operations.
+        """
+        weights, reduction, dtype = args[-2], args[-1], logits.dtype
+        class_weight = None
         if weights is not None:
-            weights = _contiguous(weights, dtype)
-        if class_weight is not None:
-            class_weight = _contiguous(class_weight, dtype)
-        rows = torch.empty(x.shape[0], dtype=dtype) if reduction == "none" else None
-        grad = torch.empty_like(x) if with_grad else None
-        total = loop(x.data_ptr(), target.data_ptr(),
-                     0 if weights is None else weights.data_ptr(),
-                     0 if class_weight is None else class_weight.data_ptr(),
-                     0 if rows is None else rows.data_ptr(),
-                     0 if grad is None else grad.data_ptr(),
-                     x.shape[0], x.shape[1], _EMPTY[dtype], _REDUCTIONS[reduction], with_grad,
-                     *self.arrange(args, dtype))
-        return (torch.scalar_tensor(total, dtype=dtype) if rows is None else rows), grad
+            if type(weights) is PerClass:  # indexed by the loop itself
+                weights, class_weight = None, _constant(weights.weight, dtype)
+            elif weights.requires_grad and torch.is_grad_enabled():
+                rows = self.run(logits, target, (*args[:-2], None, "none"))
+                return reduce_rows(rows, weights, reduction)[0]
+            else:
+                weights = _constant(weights, dtype)
+        call = (target if target.is_contiguous() else target.contiguous(), weights,
+                class_weight, _REDUCTIONS[reduction], self.arrange(args, dtype))
+        if logits.requires_grad and torch.is_grad_enabled():
+            if torch._C._are_functorch_transforms_active():  # vmap, grad, ...: the full wrapper
+                return LoopNode.apply(logits, self, call)
+            return _apply_loop_node(logits, self, call)
+        return LoopNode.forward(None, logits, self, call)
+
+
+class LoopNode(ValueAndGrad):
+    """:class:`._fused.ValueAndGrad` for a compiled loop.
+
+    ``forward(ctx, logits, twin, call)`` with ``call`` as prepared by
+    :meth:`CompiledKernel.run`; with ``ctx=None`` it returns the value alone
+    and computes no gradient (no node is being built).
+    """
+
+    @staticmethod
+    def forward(ctx, logits, twin, call):
+        x = logits if logits.is_contiguous() else logits.contiguous()
+        target, weights, class_weight, reduction, params = call
+        dtype = x.dtype
+        n_samples, n_classes = x.shape
+        rows = torch.empty(n_samples, dtype=dtype) if reduction == 2 else None
+        grad = None if ctx is None else torch.empty_like(x)
+        args = (x.data_ptr(), target.data_ptr(),
+                0 if weights is None else weights.data_ptr(),
+                0 if class_weight is None else class_weight.data_ptr(),
+                0 if rows is None else rows.data_ptr(),
+                0 if grad is None else grad.data_ptr(),
+                n_samples, n_classes, EMPTY[dtype], reduction, grad is not None, *params)
+        total = (twin.entries.get(dtype) or twin.compile(dtype, args))(*args)
+        if grad is not None:
+            ctx.save_for_backward(grad)
+        return torch.scalar_tensor(total, dtype=dtype) if rows is None else rows
+
+
+#: ``LoopNode.apply`` without the Python wrapper (see ``._fused._apply_node``)
+_apply_loop_node = super(torch.autograd.Function, LoopNode).apply
+
+
+class PerClass:
+    """Example weights ``weight[target]`` left unexpanded: a loss module's class ``weight``
+    when it has no sample weights. A compiled loop indexes it itself; a PyTorch kernel gets
+    it expanded (:func:`._base.run_loss`)."""
+
+    __slots__ = ("weight",)
+
+    def __init__(self, weight):
+        self.weight = weight
 
 
 def address(tensor, dtype):
@@ -148,28 +212,35 @@ def address(tensor, dtype):
     return tensor.data_ptr()
 
 
-def _contiguous(tensor, dtype):
-    """A constant tensor as a contiguous tensor of ``dtype``."""
-    tensor = tensor.detach()
+def _constant(tensor, dtype):
+    """Weights as a contiguous tensor of ``dtype`` (``None`` passes through); the loop reads
+    them through their address, whether they require a gradient or not."""
+    if tensor is None:
+        return None
     if tensor.dtype != dtype:
         tensor = tensor.to(dtype)
-    return tensor.contiguous()
+    return tensor if tensor.is_contiguous() else tensor.contiguous()
 
 
 def register(kernel, loop, arrange, share=1.0, accepts=None):
     """Give the PyTorch ``kernel`` the compiled twin ``loop`` (a name in :mod:`._loops`),
     for logits of up to ``share * COMPILED_MAX_ELEMENTS`` entries and, if ``accepts`` is
-    given, for the kernel parameters (those before ``weights``) it returns true for."""
+    given, for the kernel arguments after ``target`` it returns true for."""
     _TWINS[kernel] = CompiledKernel(loop, arrange, share, accepts)
 
 
-def compiled_for(kernel, logits, params=None):
+def compiled_for(kernel, logits, args=None):
     """``kernel``'s compiled twin where it applies to ``logits`` and, when given, the kernel's
-    ``params`` (see above), else ``kernel``."""
+    arguments after ``target`` (see :func:`register`), else ``kernel``."""
     twin = _TWINS.get(kernel)
-    if (twin is None or not ENABLED or not logits.is_cpu or logits.dtype not in _NUMPY_DTYPES
-            or not twin.covers(logits) or loops() is None
-            or (params is not None and twin.accepts is not None and not twin.accepts(params))):
+    if twin is None or not ENABLED or not logits.is_cpu or logits.dtype not in _NUMPY_DTYPES:
+        return kernel
+    n_samples, n_classes = logits.shape
+    if n_samples * n_classes > twin.limits[n_classes > MANY_CLASSES]:
+        return kernel
+    if not _module and loops() is None:  # numba missing (a global read, not a call, once loaded)
+        return kernel
+    if args is not None and twin.accepts is not None and not twin.accepts(args):
         return kernel
     return twin
 

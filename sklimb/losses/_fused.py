@@ -26,20 +26,9 @@ import torch
 from torch.autograd.function import once_differentiable
 
 
-def _scaled(grad, grad_output):
-    """``grad`` times the incoming gradient (per row for ``reduction="none"``)."""
-    if grad_output.ndim:
-        return grad * grad_output.unsqueeze(1)
-    if grad_output.is_cpu and grad_output.item() == 1.0:
-        # ``loss.backward()`` of a reduced loss: the gradient is ready as it is (reading
-        # a CPU scalar costs no synchronisation; elsewhere the multiplication runs)
-        return grad
-    return grad * grad_output
-
-
 @once_differentiable
 def _first_order_only(ctx, grad_output):
-    return _scaled(ctx.saved_tensors[0], grad_output), None, None
+    return ValueAndGrad.backward(ctx, grad_output)
 
 
 class ValueAndGrad(torch.autograd.Function):
@@ -70,9 +59,17 @@ class ValueAndGrad(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_output):
-        if torch.is_grad_enabled():
+        """The saved gradient times ``grad_output`` (per row for ``reduction="none"``)."""
+        if torch.is_grad_enabled():  # a graph of the backward pass is being built
             return _first_order_only(ctx, grad_output)
-        return _scaled(ctx.saved_tensors[0], grad_output), None, None
+        grad = ctx.saved_tensors[0]
+        if grad_output.ndim:
+            return grad * grad_output.unsqueeze(1), None, None
+        if grad_output.is_cpu and grad_output.item() == 1.0:
+            # ``loss.backward()`` of a reduced loss: the gradient is ready as it is (reading
+            # a CPU scalar costs no synchronisation; elsewhere the multiplication runs)
+            return grad, None, None
+        return grad * grad_output, None, None
 
 
 #: ``ValueAndGrad.apply`` without the Python wrapper of ``torch.autograd.Function.apply``,

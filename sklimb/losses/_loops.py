@@ -340,9 +340,28 @@ def sigmoid_entry(px, pt, pw, pcw, pv, pg, n, n_classes, like, reduction, with_g
     return sigmoid_rows(x, t, gamma, w, reduction, v, g, with_grad)
 
 
+_FLOAT32 = np.empty(0, np.float32)
+_FLOAT64 = np.empty(0, np.float64)
+
+
 @_jit
-def ghm_entry(px, pt, pw, pcw, pv, pg, n, n_classes, like, reduction, with_grad, bins,
-              running_density, momentum, update):
+def ghm_entry(px, pt, pw, pcw, pv, pg, n, n_classes, like, reduction, with_grad, bins, pstate,
+              state_bits, momentum, update):
+    """GHM-C with the EMA state at address ``pstate`` (0 for none), float32 or float64 as
+    ``state_bits`` says, whatever the logits' dtype; the loop updates a float64 copy, which
+    is written back."""
     x, t, w, v, g = _views(px, pt, pw, pcw, pv, pg, n, n_classes, like)
-    return ghm_rows(x, t, bins, running_density, momentum, update, w, reduction, v, g,
-                    with_grad)
+    state = np.empty(bins if pstate else 0)
+    state32 = numba.carray(_pointer(pstate, _FLOAT32), bins if state_bits == 32 else 0)
+    state64 = numba.carray(_pointer(pstate, _FLOAT64), bins if state_bits == 64 else 0)
+    for k in range(state32.shape[0]):
+        state[k] = state32[k]
+    for k in range(state64.shape[0]):
+        state[k] = state64[k]
+    total = ghm_rows(x, t, bins, state, momentum, update, w, reduction, v, g, with_grad)
+    if update and momentum > 0.0:
+        for k in range(state32.shape[0]):
+            state32[k] = state[k]
+        for k in range(state64.shape[0]):
+            state64[k] = state[k]
+    return total

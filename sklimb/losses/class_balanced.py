@@ -142,7 +142,7 @@ def sigmoid_kernel(logits, target, gamma, weights, reduction, *, with_grad):
     return value, to_logits(grad, dim)
 
 
-register(sigmoid_kernel, "sigmoid_entry", lambda args, dtype: (args[0],), share=1 / 8)
+register(sigmoid_kernel, "sigmoid_entry", lambda args, dtype: (float(args[0]),), share=1 / 8)
 
 
 def class_balanced_loss(

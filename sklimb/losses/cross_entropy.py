@@ -17,7 +17,7 @@ from ._base import (
     raise_for_targets,
     run_loss,
 )
-from ._compiled import CROSS_ENTROPY, address, compiled_for, register
+from ._compiled import CROSS_ENTROPY, PerClass, address, compiled_for, register
 from ._fused import reduce_rows
 from ._softmax import TRANSPOSE_MAX_CLASSES, SoftmaxStats, row, to_logits, working_copy
 
@@ -59,18 +59,26 @@ def softmax_ce_kernel(logits, target, smoothing, scale, bias, bias_scale, margin
 
 
 register(softmax_ce_kernel, "softmax_entry",
-         lambda args, dtype: (CROSS_ENTROPY, args[0], 0.0, args[1], address(args[2], dtype),
-                              args[3], address(args[4], dtype)))
+         lambda args, dtype: (CROSS_ENTROPY, float(args[0]), 0.0, float(args[1]),
+                              address(args[2], dtype), float(args[3]), address(args[4], dtype)))
 
 
 def softmax_cross_entropy(logits, target, weights, reduction, *, smoothing=0.0, scale=1.0,
                           bias=None, bias_scale=1.0, margins=None):
-    """Reduced loss of :func:`softmax_ce_kernel` for validated inputs, as one autograd node.
+    """Reduced loss of :func:`softmax_ce_kernel` for validated inputs.
 
     ``bias`` and ``margins`` have shape ``(n_classes,)`` and the logits' dtype and
-    ``weights`` (example weights) shape ``(n_samples,)`` or ``None``; all are constants
-    (no gradient).
+    ``weights`` are example weights (a tensor of shape ``(n_samples,)``, a
+    :class:`._compiled.PerClass` or ``None``); all are constants (no gradient).
+    The loss runs as one autograd node, or, where :func:`native_route` finds it
+    cheaper, as :func:`shifted_cross_entropy`.
     """
+    if not smoothing and native_route(logits, weights, margin=margins is not None):
+        if bias is not None and bias_scale != 1.0:
+            bias = bias * bias_scale
+        return _checked(logits, target, shifted_cross_entropy, logits, target,
+                        None if weights is None else weights.weight, reduction, scale=scale,
+                        bias=bias, margins=margins)
     if bias is not None:
         bias = bias.contiguous()
     if margins is not None:
@@ -84,25 +92,46 @@ def softmax_cross_entropy(logits, target, weights, reduction, *, smoothing=0.0, 
 NATIVE_MAX_ELEMENTS = 8192
 
 
-def native_route(logits, weight, sample_weight, margin=False):
+def native_route(logits, weights, margin=False):
     """Whether :func:`shifted_cross_entropy` is the cheaper way to a shifted cross-entropy.
 
     At batch sizes of a few thousand logits a loss costs per-operation overhead; there a
     shift of the logits (one operation) followed by PyTorch's fused cross-entropy costs
     fewer operations than :func:`softmax_ce_kernel`. Above that, the kernel's transposed
     working copy is faster, except that a per-class ``bias`` with many classes (no
-    transposition) costs the native route nothing extra. Sample weights keep the kernel,
-    and so do class weights that are not all positive on the CPU: PyTorch's weighted mean
-    is 0/0 when no example of a batch has weight, where sklimb's is 0. Where the kernel's
-    compiled twin runs (:mod:`._compiled`), it is cheaper than either.
+    transposition) costs the native route nothing extra. Sample weights (``weights`` other
+    than ``None`` or per-class) keep the kernel, and so do class weights that are not all
+    positive on the CPU: PyTorch's weighted mean is 0/0 when no example of a batch has
+    weight, where sklimb's is 0. Where the kernel's compiled twin runs
+    (:mod:`._compiled`), it is cheaper than either.
     """
-    if sample_weight is not None or compiled_for(softmax_ce_kernel, logits) is not \
-            softmax_ce_kernel:
+    if (weights is not None and type(weights) is not PerClass) or \
+            compiled_for(softmax_ce_kernel, logits) is not softmax_ce_kernel:
         return False
     small = logits.numel() <= NATIVE_MAX_ELEMENTS
     if not small and (margin or logits.shape[1] <= TRANSPOSE_MAX_CLASSES):
         return False
-    return weight is None or (weight.device.type == "cpu" and bool((weight > 0).all()))
+    return weights is None or positive_on_cpu(weights.weight)
+
+
+def positive_on_cpu(weight):
+    """Whether ``weight`` is on the CPU with every entry ``> 0``, so that PyTorch's weighted
+    mean cannot be 0/0 (read from a list: a tensor comparison costs more for a few
+    classes). Elsewhere reading the values would synchronise with the host."""
+    return weight.device.type == "cpu" and min(weight.tolist()) > 0
+
+
+def positive_buffer(module, weight):
+    """:func:`positive_on_cpu` for a module's ``weight`` buffer, computed again only when the
+    buffer is replaced or changed in place (its version counter moves): at small batches
+    the check would cost a tenth of the loss."""
+    if weight.is_inference():  # no version counter to key a cached answer on
+        return positive_on_cpu(weight)
+    cached = module.__dict__.get("_positive_weight")
+    version = weight._version
+    if cached is None or cached[0] is not weight or cached[1] != version:
+        cached = module.__dict__["_positive_weight"] = (weight, version, positive_on_cpu(weight))
+    return cached[2]
 
 
 def shifted_cross_entropy(logits, target, weight, reduction, *, scale=1.0, bias=None,
@@ -239,8 +268,10 @@ class CrossEntropyLoss(ImbalanceLoss):
     def forward(self, logits, target, sample_weight=None):
         logits, target = check_logits_target(logits, target)
         weight = self._buffers["weight"]
-        if sample_weight is None and not self.label_smoothing and weight is not None:
-            # PyTorch's weighted cross-entropy is this loss exactly: one fused call
+        if (sample_weight is None and not self.label_smoothing and weight is not None
+                and positive_buffer(self, weight)):
+            # PyTorch's weighted cross-entropy is this loss exactly (no batch can have a
+            # total weight of 0): one fused call
             check_class_vector_size("weight", weight, logits.shape[1])
             return _checked(logits, target, F.cross_entropy, logits, target,
                             weight=weight.to(logits.dtype), reduction=self.reduction)

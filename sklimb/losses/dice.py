@@ -51,7 +51,7 @@ def dice_kernel(logits, target, alpha, smooth, weights, reduction, *, with_grad)
 
 
 register(dice_kernel, "softmax_entry",
-         lambda args, dtype: (DICE, args[0], args[1], 1.0, 0, 1.0, 0))
+         lambda args, dtype: (DICE, float(args[0]), float(args[1]), 1.0, 0, 1.0, 0))
 
 
 def dice_loss(

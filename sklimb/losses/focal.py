@@ -54,7 +54,7 @@ def focal_kernel(logits, target, gamma, weights, reduction, *, with_grad):
 
 
 register(focal_kernel, "softmax_entry",
-         lambda args, dtype: (FOCAL, args[0], 0.0, 1.0, 0, 1.0, 0))
+         lambda args, dtype: (FOCAL, float(args[0]), 0.0, 1.0, 0, 1.0, 0))
 
 #: below this ``u = 1 - p_t``, ``log(1 - u) / u`` is taken from its series ``-1 - u / 2``
 _SERIES_BELOW = 1e-4

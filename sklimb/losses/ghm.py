@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -84,19 +83,23 @@ def ghm_kernel(logits, target, bins, running_density, momentum, update, weights,
 
 def _ghm_loop_params(args, dtype):
     bins, running_density, momentum, update = args[:4]
-    # the EMA state is updated in place: passed as it is, not as a converted copy
-    state = _NO_STATE if running_density is None else running_density.detach().numpy()
-    return bins, state, momentum, update
+    # the EMA state is updated in place, through its address; the loop reads its dtype
+    # from the bit count (its arguments have the same types for every state)
+    if running_density is None:
+        return int(bins), 0, 0, float(momentum), bool(update)
+    return (int(bins), running_density.data_ptr(), 8 * running_density.element_size(),
+            float(momentum), bool(update))
 
 
-def _loop_takes_state(params):
-    """Whether the loop can update this EMA state in place (a float32/float64 CPU tensor);
-    a half-precision or accelerator state goes to the PyTorch kernel."""
-    state = params[1]
-    return state is None or (state.dtype in (torch.float32, torch.float64) and state.is_cpu)
+def _loop_takes_state(args):
+    """Whether the loop can update this EMA state in place (a contiguous float32/float64 CPU
+    tensor); a half-precision or accelerator state goes to the PyTorch kernel."""
+    state = args[1]
+    return state is None or (state.dtype in _STATE_DTYPES and state.is_cpu
+                             and state.is_contiguous())
 
 
-_NO_STATE = np.empty(0, np.float32)
+_STATE_DTYPES = (torch.float32, torch.float64)
 
 
 register(ghm_kernel, "ghm_entry", _ghm_loop_params, share=1 / 4, accepts=_loop_takes_state)
@@ -214,8 +217,13 @@ class GHMCLoss(ImbalanceLoss):
     def forward(self, logits, target, sample_weight=None):
         logits, target = check_logits_target(logits, target)
         buffers = self._buffers
+        state = buffers["running_density"]
+        if state.shape != (self.bins,):
+            raise ValueError(
+                f"running_density has shape {tuple(state.shape)} but bins={self.bins}; after "
+                "changing bins, reset the state: loss.running_density = torch.zeros(loss.bins)")
         weights = module_example_weights(logits, target, buffers["weight"], sample_weight)
-        return run_loss(logits, target, ghm_kernel, self.bins, buffers["running_density"],
+        return run_loss(logits, target, ghm_kernel, self.bins, state,
                         self.momentum, self.training, weights, self.reduction)
 
     def extra_repr(self):

@@ -15,9 +15,6 @@ from ._base import (
     required_class_counts,
 )
 from .cross_entropy import (
-    _checked,
-    native_route,
-    shifted_cross_entropy,
     softmax_cross_entropy,
     validated_cross_entropy,
 )
@@ -133,33 +130,12 @@ def ldam_loss(
                  weight, sample_weight, check_reduction(reduction))
 
 
-def _native(logits, target, weight, sample_weight, reduction, trusted, **shift):
-    """The loss on PyTorch's route when :func:`.cross_entropy.native_route` picks it, else None.
-
-    ``weight`` is validated first unless ``trusted`` (a module's own buffer);
-    ``shift`` holds the ``scale``, ``bias`` or ``margins`` of
-    :func:`.cross_entropy.shifted_cross_entropy`, and a ``bias_scale`` the bias is
-    multiplied by (only when this route is taken). Returns ``(loss, weight)``.
-    """
-    if not trusted:
-        weight = as_class_tensor("weight", weight, logits)
-    if not native_route(logits, weight, sample_weight, margin="margins" in shift):
-        return None, weight
-    if "bias_scale" in shift:
-        shift["bias"] = shift["bias"] * shift.pop("bias_scale")
-    check_class_vector_size("weight", weight, logits.shape[1])
-    return _checked(logits, target, shifted_cross_entropy, logits, target, weight, reduction,
-                    **shift), weight
-
-
 def _ldam(logits, target, margins, scale, weight, sample_weight, reduction, trusted=False):
     # CE of s * (x - m_y * onehot): the margin is subtracted from the true logit of
     # the working copy the softmax runs on (see _softmax.SoftmaxStats)
     logits, target, margins = _shifted(logits, target, margins, "class_counts")
-    loss, weight = _native(logits, target, weight, sample_weight, reduction, trusted,
-                           scale=scale, margins=margins)
-    if loss is not None:
-        return loss
+    if not trusted:
+        weight = as_class_tensor("weight", weight, logits)
     weights = module_example_weights(logits, target, weight, sample_weight)
     return softmax_cross_entropy(logits, target, weights, reduction, scale=scale, margins=margins)
 
@@ -224,12 +200,7 @@ def logit_adjusted_loss(
 def _logit_adjusted(logits, target, log_prior, tau, weight, sample_weight, reduction,
                     trusted=False):
     logits, target, log_prior = _shifted(logits, target, log_prior, "class_counts")
-    if tau != 0.0:
-        loss, weight = _native(logits, target, weight, sample_weight, reduction, trusted,
-                               bias=log_prior, bias_scale=tau)
-        if loss is not None:
-            return loss
-    elif not trusted:
+    if not trusted:
         weight = as_class_tensor("weight", weight, logits)
     weights = module_example_weights(logits, target, weight, sample_weight)
     if tau == 0.0:

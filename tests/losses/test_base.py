@@ -320,6 +320,21 @@ def test_all_zero_example_weights_give_zero_mean(name):
         assert loss.item() == 0.0
 
 
+@pytest.mark.parametrize("name", [*MODULES, "plain ce"])
+def test_modules_give_zero_for_a_batch_of_zero_weight_classes(name):
+    """A class weighted 0 (the module's ``weight`` buffer, no sample weights) and a batch of
+    only that class: 0 with a zero gradient, not PyTorch's 0/0 (each module has its own
+    fast routes for class weights; plain CE takes PyTorch's weighted cross-entropy where it
+    can)."""
+    cls, kwargs = MODULES[name] if name in MODULES else (CrossEntropyLoss, {})
+    loss = cls(weight=[0.0, 1.0, 1.0], **kwargs)
+    logits = torch.randn(6, 3, requires_grad=True)
+    value = loss(logits, torch.zeros(6, dtype=torch.long))
+    value.backward()
+    assert value.item() == 0.0
+    assert torch.equal(logits.grad, torch.zeros(6, 3))
+
+
 @pytest.mark.parametrize("name", MODULES)
 def test_default_reduction_is_a_scalar_mean(name):
     cls, kwargs = MODULES[name]

@@ -31,13 +31,13 @@ def _loss_and_grad(loss, logits, target, **kwargs):
 def _calls(monkeypatch):
     """Count the calls of the compiled twins (the loops themselves are numba objects)."""
     calls = []
-    original = _compiled.CompiledKernel.__call__
+    original = _compiled.CompiledKernel.run
 
     def counting(self, *args, **kwargs):
         calls.append(self.name)
         return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(_compiled.CompiledKernel, "__call__", counting)
+    monkeypatch.setattr(_compiled.CompiledKernel, "run", counting)
     return calls
 
 
@@ -150,6 +150,51 @@ def test_a_state_the_loop_cannot_take_goes_to_the_pytorch_kernel(backend, weight
     for (value, grad), (value_t, grad_t) in zip(results[:2], results[2:], strict=True):
         torch.testing.assert_close(value, value_t)
         torch.testing.assert_close(grad, grad_t)
+
+
+@pytest.mark.parametrize("backend", ["compiled"], indirect=True)
+@pytest.mark.parametrize(("logits_dtype", "state_dtype"), [
+    (torch.float32, torch.float64), (torch.float64, torch.float32),
+    (torch.float64, torch.float64), (torch.float32, torch.float32)])
+def test_ghm_state_of_either_float_dtype_matches_the_pytorch_kernel(
+        backend, logits_dtype, state_dtype, monkeypatch):
+    """The loop reads and updates a float32 or float64 state through its address, with
+    logits of either dtype, in any order of calls (one compiled entry point per logits
+    dtype serves every state dtype)."""
+    logits = (torch.randn(30, 3) * 3).to(logits_dtype)
+    target = torch.randint(0, 3, (30,))
+    states, results = [], []
+    for enabled in (True, False):
+        monkeypatch.setattr(_compiled, "ENABLED", enabled)
+        loss = GHMCLoss(momentum=0.5).to(state_dtype)
+        for _ in range(3):  # later calls read the state the earlier ones wrote
+            results.append(_loss_and_grad(loss, logits, target))
+        states.append(loss.running_density.clone())
+    assert states[0].dtype == state_dtype and states[0].sum() > 0
+    torch.testing.assert_close(states[0], states[1])
+    for (value, grad), (value_t, grad_t) in zip(results[:3], results[3:], strict=True):
+        torch.testing.assert_close(value, value_t)
+        torch.testing.assert_close(grad, grad_t)
+
+
+@pytest.mark.parametrize("backend", ["compiled"], indirect=True)
+def test_parameters_set_to_ints_do_not_fix_the_loop_to_int_arguments(backend, monkeypatch):
+    """The loop's entry point is looked up once per logits dtype: a parameter first seen as
+    an int (``loss.gamma = 2``) must not make a later float parameter be read as an int."""
+    logits, target = torch.randn(16, 3, dtype=torch.float64) * 3, torch.randint(0, 3, (16,))
+    for twin in _compiled._TWINS.values():
+        monkeypatch.setattr(twin, "entries", {})
+    results = {}
+    for enabled in (True, False):
+        monkeypatch.setattr(_compiled, "ENABLED", enabled)
+        loss = FocalLoss()
+        loss.gamma = 2  # as a user might
+        first = _loss_and_grad(loss, logits, target)
+        loss.gamma = 0.5
+        results[enabled] = (first, _loss_and_grad(loss, logits, target))
+    for compiled, torch_kernel in zip(results[True], results[False], strict=True):
+        torch.testing.assert_close(compiled[0], torch_kernel[0])
+        torch.testing.assert_close(compiled[1], torch_kernel[1])
 
 
 def test_non_contiguous_logits_and_targets_give_the_contiguous_result():

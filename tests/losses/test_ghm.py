@@ -304,6 +304,18 @@ def test_numpy_integer_bins_accepted():
     assert GHMCLoss(bins=np.int64(7)).running_density.shape == (7,)
 
 
+def test_bins_changed_after_construction_raise_instead_of_reading_past_the_state():
+    """The loops read and write ``bins`` entries of the state in place: a module whose
+    ``bins`` no longer matches its buffer must refuse, on every backend."""
+    logits, target, _, _ = random_case()
+    loss = GHMCLoss(bins=10)
+    loss.bins = 20
+    with pytest.raises(ValueError, match=r"running_density has shape \(10,\) but bins=20"):
+        loss(logits, target)
+    loss.running_density = torch.zeros(loss.bins)
+    assert torch.isfinite(loss(logits, target))
+
+
 @pytest.mark.parametrize("momentum", [1.0, -0.1, 1.5, float("nan")])
 def test_momentum_outside_unit_interval_raises(momentum):
     logits, target, _, _ = random_case()
