@@ -110,7 +110,8 @@ class CompiledKernel:
         self.entries = {}  # logits dtype -> the loop's machine code, see compile()
 
     def compile(self, dtype, args):
-        """The loop's compiled entry point for logits of ``dtype``, called with ``args``.
+        """The loop's compiled entry point for logits of ``dtype``, called with ``args``
+        after the gradient's address.
 
         numba's dispatcher finds the machine code for the types of the arguments
         at every call. The argument types of a twin's loop depend only on the
@@ -122,7 +123,7 @@ class CompiledKernel:
         """
         dispatcher = getattr(loops(), self.name)
         entry = self.entries[dtype] = dispatcher.compile(
-            tuple(dispatcher.typeof_pyval(arg) for arg in args))
+            tuple(dispatcher.typeof_pyval(arg) for arg in (0, *args)))
         return entry
 
     def run(self, logits, target, args):
@@ -132,7 +133,10 @@ class CompiledKernel:
         its parameters, the example weights (a tensor, ``None`` or
         :class:`PerClass`) and the reduction. Example weights that require a
         gradient (a ``sample_weight`` being learnt) are applied outside the
-        node, with differentiable operations.
+        node, with differentiable operations. Everything but the gradient is
+        prepared here, so that the node's forward pass only allocates the
+        gradient and calls the loop; the tensors whose addresses the loop gets
+        stay referenced by this frame until it returns.
         """
         weights, reduction, dtype = args[-2], args[-1], logits.dtype
         class_weight = None
@@ -144,8 +148,19 @@ class CompiledKernel:
                 return reduce_rows(rows, weights, reduction)[0]
             else:
                 weights = _constant(weights, dtype)
-        call = (target if target.is_contiguous() else target.contiguous(), weights,
-                class_weight, _REDUCTIONS[reduction], self.arrange(args, dtype))
+        x = logits if logits.is_contiguous() else logits.contiguous()
+        if not target.is_contiguous():
+            target = target.contiguous()
+        n_samples, n_classes = x.shape
+        rows = torch.empty(n_samples, dtype=dtype) if reduction == "none" else None
+        loop_args = (x.data_ptr(), target.data_ptr(),
+                     0 if weights is None else weights.data_ptr(),
+                     0 if class_weight is None else class_weight.data_ptr(),
+                     0 if rows is None else rows.data_ptr(),
+                     n_samples, n_classes, EMPTY[dtype], _REDUCTIONS[reduction],
+                     *self.arrange(args, dtype))
+        entry = self.entries.get(dtype) or self.compile(dtype, loop_args)
+        call = (x, rows, entry, loop_args)
         if logits.requires_grad and torch.is_grad_enabled():
             if torch._C._are_functorch_transforms_active():  # vmap, grad, ...: the full wrapper
                 return LoopNode.apply(logits, self, call)
@@ -157,28 +172,22 @@ class LoopNode(ValueAndGrad):
     """:class:`._fused.ValueAndGrad` for a compiled loop.
 
     ``forward(ctx, logits, twin, call)`` with ``call`` as prepared by
-    :meth:`CompiledKernel.run`; with ``ctx=None`` it returns the value alone
-    and computes no gradient (no node is being built).
+    :meth:`CompiledKernel.run`: the contiguous logits, the per-example values
+    of ``reduction="none"`` (else ``None``), the loop's entry point and its
+    arguments after the gradient's address. With ``ctx=None`` it returns the
+    value alone and computes no gradient (no node is being built).
     """
 
     @staticmethod
     def forward(ctx, logits, twin, call):
-        x = logits if logits.is_contiguous() else logits.contiguous()
-        target, weights, class_weight, reduction, params = call
-        dtype = x.dtype
-        n_samples, n_classes = x.shape
-        rows = torch.empty(n_samples, dtype=dtype) if reduction == 2 else None
-        grad = None if ctx is None else torch.empty_like(x)
-        args = (x.data_ptr(), target.data_ptr(),
-                0 if weights is None else weights.data_ptr(),
-                0 if class_weight is None else class_weight.data_ptr(),
-                0 if rows is None else rows.data_ptr(),
-                0 if grad is None else grad.data_ptr(),
-                n_samples, n_classes, EMPTY[dtype], reduction, grad is not None, *params)
-        total = (twin.entries.get(dtype) or twin.compile(dtype, args))(*args)
-        if grad is not None:
+        x, rows, entry, loop_args = call
+        if ctx is None:
+            total = entry(0, *loop_args)
+        else:
+            grad = torch.empty_like(x)
+            total = entry(grad.data_ptr(), *loop_args)
             ctx.save_for_backward(grad)
-        return torch.scalar_tensor(total, dtype=dtype) if rows is None else rows
+        return torch.scalar_tensor(total, dtype=x.dtype) if rows is None else rows
 
 
 #: ``LoopNode.apply`` without the Python wrapper (see ``._fused._apply_node``)

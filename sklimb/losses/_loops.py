@@ -66,7 +66,7 @@ _INDEX = np.empty(0, np.int64)
 
 
 @_jit
-def _views(px, pt, pw, pcw, pv, pg, n, n_classes, like):
+def _views(pg, px, pt, pw, pcw, pv, n, n_classes, like):
     """Arrays over the tensors' memory: logits, targets, example weights, per-example values
     and gradient.
 
@@ -117,6 +117,53 @@ def softplus_sigmoid(a):
 
 
 @_jit
+def row_terms(kind, a, b, scale, n_classes, log_pt, u, p_t, log_p_sum):
+    """One example's loss and the factors of its gradient, from its softmax statistics.
+
+    ``log_pt``, ``u = 1 - p_t``, ``p_t`` and ``log_p_sum`` (the sum of the
+    log-probabilities, for label smoothing) describe the softmax of the row.
+    Returns ``(loss, coef, shift, true_entry)``: the gradient of the loss
+    with respect to logit ``c`` is ``coef * (p_c - shift)`` for ``c != y``
+    and ``true_entry`` for ``c = y``.
+    """
+    shift = 0.0
+    if kind == CROSS_ENTROPY:
+        loss = -(1.0 - a) * log_pt - a / n_classes * log_p_sum
+        coef = scale
+        shift = a / n_classes
+        true_entry = -scale * (u - a * (1.0 - 1.0 / n_classes))
+    elif kind == FOCAL:
+        u_gamma = u * u if a == 2.0 else u ** a
+        loss = -u_gamma * log_pt
+        if a == 0.0:
+            coef = 1.0
+        else:
+            ratio = log_pt / u if u > SERIES_BELOW else -1.0 - 0.5 * u
+            coef = u_gamma * (1.0 - a * p_t * ratio)
+        true_entry = -coef * u
+    else:
+        # u**alpha and u**(alpha - 1) from one logarithm (u kept above the smallest
+        # normal number, which only matters where every p_j has underflowed already)
+        log_u = math.log(max(u, TINY)) if a != 0.0 else 0.0
+        if a == 0.0:
+            u_alpha = 1.0
+        else:
+            u_alpha = math.exp(a * log_u) if u > 0.0 else 0.0
+        q = u_alpha * p_t
+        denominator = q + 1.0 + b
+        loss = (1.0 - q) / denominator
+        k = (2.0 + b) / (denominator * denominator) * p_t
+        if a != 0.0:
+            k *= u - a * p_t
+            true_entry = -k * u_alpha
+            coef = k * (u_alpha / u if u >= TINY else math.exp((a - 1.0) * log_u))
+        else:
+            coef = k
+            true_entry = -k * u
+    return loss, coef, shift, true_entry
+
+
+@_jit
 def softmax_rows(x, t, kind, a, b, scale, bias, bias_scale, margin, w, reduction, value, grad,
                  with_grad):
     """Softmax losses of ``z = scale * (x - margin[y] * onehot) + bias_scale * bias``.
@@ -124,10 +171,13 @@ def softmax_rows(x, t, kind, a, b, scale, bias, bias_scale, margin, w, reduction
     ``kind`` is :data:`CROSS_ENTROPY` (label smoothing ``a``; the gradient
     carries the factor ``scale``), :data:`FOCAL` (``gamma = a``) or
     :data:`DICE` (``alpha = a``, ``smooth = b``); ``bias`` and ``margin``
-    (per class) may be empty.
+    (per class) may be empty. Two classes take :func:`binary_softmax_rows`.
     """
     n, n_classes = x.shape
     check_targets(t, n_classes)
+    if n_classes == 2:
+        return binary_softmax_rows(x, t, kind, a, b, scale, bias, bias_scale, margin, w,
+                                   reduction, value, grad, with_grad)
     has_w, has_bias, has_margin = w.shape[0] > 0, bias.shape[0] > 0, margin.shape[0] > 0
     norm = mean_norm(w, n, reduction)
     e = np.empty(n_classes)
@@ -150,68 +200,20 @@ def softmax_rows(x, t, kind, a, b, scale, bias, bias_scale, margin, w, reduction
             z_sum += z
             if z > m:
                 m = z
-        if n_classes == 2:
-            # with d = z_other - z_t: log p_t = -softplus(d), 1 - p_t = sigmoid(d), from
-            # one exp and one log1p; e holds the probabilities (inv_s = 1)
-            d = e[1 - ti] - z_t
-            q = math.exp(-abs(d))
-            log_pt = -(max(d, 0.0) + math.log1p(q))
-            r = 1.0 / (1.0 + q)
-            u = r if d >= 0.0 else q * r
-            p_t = q * r if d >= 0.0 else r
-            log_p_sum = 2.0 * log_pt + d
-            e[ti] = p_t
-            e[1 - ti] = u
-            inv_s = 1.0
-        else:
-            s = 0.0
-            for c in range(n_classes):
-                e[c] = math.exp(e[c] - m) if e[c] != m else 1.0  # the largest needs no exp
-                s += e[c]
-            lse = m + math.log(s)
-            log_pt = z_t - lse
-            log_p_sum = z_sum - n_classes * lse
-            inv_s = 1.0 / s
-            u = 0.0  # 1 - p_t, summed from the other probabilities
-            for c in range(n_classes):
-                if c != ti:
-                    u += e[c]
-            u *= inv_s
-            p_t = e[ti] * inv_s
-        shift = 0.0  # subtracted from every probability in the gradient
-        if kind == CROSS_ENTROPY:
-            loss = -(1.0 - a) * log_pt - a / n_classes * log_p_sum
-            coef = scale
-            shift = a / n_classes
-            true_entry = -scale * (u - a * (1.0 - 1.0 / n_classes))
-        elif kind == FOCAL:
-            u_gamma = u * u if a == 2.0 else u ** a
-            loss = -u_gamma * log_pt
-            if a == 0.0:
-                coef = 1.0
-            else:
-                ratio = log_pt / u if u > SERIES_BELOW else -1.0 - 0.5 * u
-                coef = u_gamma * (1.0 - a * p_t * ratio)
-            true_entry = -coef * u
-        else:
-            # u**alpha and u**(alpha - 1) from one logarithm (u kept above the smallest
-            # normal number, which only matters where every p_j has underflowed already)
-            log_u = math.log(max(u, TINY)) if a != 0.0 else 0.0
-            if a == 0.0:
-                u_alpha = 1.0
-            else:
-                u_alpha = math.exp(a * log_u) if u > 0.0 else 0.0
-            q = u_alpha * p_t
-            denominator = q + 1.0 + b
-            loss = (1.0 - q) / denominator
-            k = (2.0 + b) / (denominator * denominator) * p_t
-            if a != 0.0:
-                k *= u - a * p_t
-                true_entry = -k * u_alpha
-                coef = k * (u_alpha / u if u >= TINY else math.exp((a - 1.0) * log_u))
-            else:
-                coef = k
-                true_entry = -k * u
+        s = 0.0
+        for c in range(n_classes):
+            e[c] = math.exp(e[c] - m) if e[c] != m else 1.0  # the largest needs no exp
+            s += e[c]
+        lse = m + math.log(s)
+        log_pt = z_t - lse
+        inv_s = 1.0 / s
+        u = 0.0  # 1 - p_t, summed from the other probabilities
+        for c in range(n_classes):
+            if c != ti:
+                u += e[c]
+        u *= inv_s
+        loss, coef, shift, true_entry = row_terms(kind, a, b, scale, n_classes, log_pt, u,
+                                                  e[ti] * inv_s, z_sum - n_classes * lse)
         weight = w[i] if has_w else 1.0
         if reduction == 2:
             value[i] = weight * loss
@@ -222,6 +224,48 @@ def softmax_rows(x, t, kind, a, b, scale, bias, bias_scale, margin, w, reduction
             factor = row_scale * coef
             for c in range(n_classes):
                 grad[i, c] = factor * (e[c] * inv_s - shift)
+            grad[i, ti] = row_scale * true_entry
+    return total * norm
+
+
+@_jit
+def binary_softmax_rows(x, t, kind, a, b, scale, bias, bias_scale, margin, w, reduction, value,
+                        grad, with_grad):
+    """:func:`softmax_rows` for two classes, with no loop over the classes.
+
+    With ``d = z_other - z_t``: ``log p_t = -softplus(d)`` and
+    ``1 - p_t = sigmoid(d)``, from one ``exp`` and one ``log1p``.
+    """
+    n = x.shape[0]
+    has_w, has_bias, has_margin = w.shape[0] > 0, bias.shape[0] > 0, margin.shape[0] > 0
+    norm = mean_norm(w, n, reduction)
+    total = 0.0
+    for i in range(n):
+        ti = t[i]
+        other = 1 - ti
+        z_t = scale * x[i, ti]
+        z_other = scale * x[i, other]
+        if has_bias:
+            z_t += bias_scale * bias[ti]
+            z_other += bias_scale * bias[other]
+        if has_margin:
+            z_t -= scale * margin[ti]
+        d = z_other - z_t
+        q = math.exp(-abs(d))
+        log_pt = -(max(d, 0.0) + math.log1p(q))
+        r = 1.0 / (1.0 + q)
+        u = r if d >= 0.0 else q * r
+        p_t = q * r if d >= 0.0 else r
+        loss, coef, shift, true_entry = row_terms(kind, a, b, scale, 2, log_pt, u, p_t,
+                                                  2.0 * log_pt + d)
+        weight = w[i] if has_w else 1.0
+        if reduction == 2:
+            value[i] = weight * loss
+        else:
+            total += weight * loss
+        if with_grad:
+            row_scale = weight * norm
+            grad[i, other] = row_scale * coef * (u - shift)
             grad[i, ti] = row_scale * true_entry
     return total * norm
 
@@ -324,20 +368,22 @@ def ghm_rows(x, t, bins, running_density, momentum, update, w, reduction, value,
 # Entry points, called by _compiled.CompiledKernel with the addresses of contiguous CPU tensors
 # (the logits' dtype for every floating one, int64 targets), which the caller keeps alive
 # during the call: converting tensors to NumPy arrays costs more than a small batch's loss.
+# The gradient's address comes first (0 when no gradient is needed): the caller prepares
+# every other argument before the autograd node allocates the gradient.
 @_jit
-def softmax_entry(px, pt, pw, pcw, pv, pg, n, n_classes, like, reduction, with_grad, kind, a,
-                  b, scale, pbias, bias_scale, pmargin):
-    x, t, w, v, g = _views(px, pt, pw, pcw, pv, pg, n, n_classes, like)
+def softmax_entry(pg, px, pt, pw, pcw, pv, n, n_classes, like, reduction, kind, a, b, scale,
+                  pbias, bias_scale, pmargin):
+    x, t, w, v, g = _views(pg, px, pt, pw, pcw, pv, n, n_classes, like)
     bias = numba.carray(_pointer(pbias, like), n_classes if pbias else 0)
     margin = numba.carray(_pointer(pmargin, like), n_classes if pmargin else 0)
     return softmax_rows(x, t, kind, a, b, scale, bias, bias_scale, margin, w, reduction, v, g,
-                        with_grad)
+                        pg != 0)
 
 
 @_jit
-def sigmoid_entry(px, pt, pw, pcw, pv, pg, n, n_classes, like, reduction, with_grad, gamma):
-    x, t, w, v, g = _views(px, pt, pw, pcw, pv, pg, n, n_classes, like)
-    return sigmoid_rows(x, t, gamma, w, reduction, v, g, with_grad)
+def sigmoid_entry(pg, px, pt, pw, pcw, pv, n, n_classes, like, reduction, gamma):
+    x, t, w, v, g = _views(pg, px, pt, pw, pcw, pv, n, n_classes, like)
+    return sigmoid_rows(x, t, gamma, w, reduction, v, g, pg != 0)
 
 
 _FLOAT32 = np.empty(0, np.float32)
@@ -345,12 +391,12 @@ _FLOAT64 = np.empty(0, np.float64)
 
 
 @_jit
-def ghm_entry(px, pt, pw, pcw, pv, pg, n, n_classes, like, reduction, with_grad, bins, pstate,
-              state_bits, momentum, update):
+def ghm_entry(pg, px, pt, pw, pcw, pv, n, n_classes, like, reduction, bins, pstate, state_bits,
+              momentum, update):
     """GHM-C with the EMA state at address ``pstate`` (0 for none), float32 or float64 as
     ``state_bits`` says, whatever the logits' dtype; the loop updates a float64 copy, which
     is written back."""
-    x, t, w, v, g = _views(px, pt, pw, pcw, pv, pg, n, n_classes, like)
+    x, t, w, v, g = _views(pg, px, pt, pw, pcw, pv, n, n_classes, like)
     state = np.empty(bins if pstate else 0)
     state32 = numba.carray(_pointer(pstate, _FLOAT32), bins if state_bits == 32 else 0)
     state64 = numba.carray(_pointer(pstate, _FLOAT64), bins if state_bits == 64 else 0)
@@ -358,7 +404,7 @@ def ghm_entry(px, pt, pw, pcw, pv, pg, n, n_classes, like, reduction, with_grad,
         state[k] = state32[k]
     for k in range(state64.shape[0]):
         state[k] = state64[k]
-    total = ghm_rows(x, t, bins, state, momentum, update, w, reduction, v, g, with_grad)
+    total = ghm_rows(x, t, bins, state, momentum, update, w, reduction, v, g, pg != 0)
     if update and momentum > 0.0:
         for k in range(state32.shape[0]):
             state32[k] = state[k]
