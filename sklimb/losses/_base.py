@@ -162,11 +162,13 @@ def raise_for_targets(target, n_classes):
         )
 
 
-def run_loss(logits, target, kernel, *args):
+def run_loss(logits, target, kernel, *args, chosen=None):
     """``kernel`` as one autograd node (see :mod:`._fused`), with a clear error for bad targets.
 
     Every kernel takes ``(logits, target, *params, weights, reduction)``. The
-    kernel's compiled twin (:mod:`._compiled`) runs instead where it applies;
+    kernel's compiled twin (:mod:`._compiled`) runs instead where it applies
+    (``chosen``, the result of :func:`._compiled.compiled_for`, when the caller
+    has it already);
     it also takes per-class weights (``weights`` of :class:`._compiled.PerClass`)
     as they are, where a PyTorch kernel gets them expanded to the examples. The
     kernels index with the targets; an index outside ``[0, n_classes)``
@@ -175,7 +177,8 @@ def run_loss(logits, target, kernel, *args):
     ``sample_weight`` being learnt) are applied outside the node, with
     differentiable operations, so that they receive theirs.
     """
-    chosen = compiled_for(kernel, logits, args)
+    if chosen is None:
+        chosen = compiled_for(kernel, logits, args)
     try:
         if chosen is not kernel:
             return chosen.run(logits, target, args)

@@ -73,18 +73,21 @@ def softmax_cross_entropy(logits, target, weights, reduction, *, smoothing=0.0, 
     The loss runs as one autograd node, or, where :func:`native_route` finds it
     cheaper, as :func:`shifted_cross_entropy`.
     """
-    if not smoothing and native_route(logits, weights, margin=margins is not None):
-        if bias is not None and bias_scale != 1.0:
-            bias = bias * bias_scale
-        return _checked(logits, target, shifted_cross_entropy, logits, target,
-                        None if weights is None else weights.weight, reduction, scale=scale,
-                        bias=bias, margins=margins)
-    if bias is not None:
-        bias = bias.contiguous()
-    if margins is not None:
-        margins = margins.contiguous()
+    chosen = compiled_for(softmax_ce_kernel, logits)
+    if chosen is softmax_ce_kernel:
+        if not smoothing and native_route(logits, weights, margin=margins is not None):
+            if bias is not None and bias_scale != 1.0:
+                bias = bias * bias_scale
+            return _checked(logits, target, shifted_cross_entropy, logits, target,
+                            None if weights is None else weights.weight, reduction,
+                            scale=scale, bias=bias, margins=margins)
+    else:  # the loop reads them through their addresses
+        if bias is not None:
+            bias = bias.contiguous()
+        if margins is not None:
+            margins = margins.contiguous()
     return run_loss(logits, target, softmax_ce_kernel, smoothing, scale, bias, bias_scale,
-                    margins, weights, reduction)
+                    margins, weights, reduction, chosen=chosen)
 
 
 #: at most this many logits (``n_samples * n_classes``), a shifted cross-entropy is composed
@@ -93,7 +96,8 @@ NATIVE_MAX_ELEMENTS = 8192
 
 
 def native_route(logits, weights, margin=False):
-    """Whether :func:`shifted_cross_entropy` is the cheaper way to a shifted cross-entropy.
+    """Whether :func:`shifted_cross_entropy` is cheaper than :func:`softmax_ce_kernel` (asked
+    where the kernel's compiled twin, cheaper than either, does not run).
 
     At batch sizes of a few thousand logits a loss costs per-operation overhead; there a
     shift of the logits (one operation) followed by PyTorch's fused cross-entropy costs
@@ -102,11 +106,9 @@ def native_route(logits, weights, margin=False):
     transposition) costs the native route nothing extra. Sample weights (``weights`` other
     than ``None`` or per-class) keep the kernel, and so do class weights that are not all
     positive on the CPU: PyTorch's weighted mean is 0/0 when no example of a batch has
-    weight, where sklimb's is 0. Where the kernel's compiled twin runs
-    (:mod:`._compiled`), it is cheaper than either.
+    weight, where sklimb's is 0.
     """
-    if (weights is not None and type(weights) is not PerClass) or \
-            compiled_for(softmax_ce_kernel, logits) is not softmax_ce_kernel:
+    if weights is not None and type(weights) is not PerClass:
         return False
     small = logits.numel() <= NATIVE_MAX_ELEMENTS
     if not small and (margin or logits.shape[1] <= TRANSPOSE_MAX_CLASSES):

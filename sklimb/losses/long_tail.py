@@ -61,7 +61,8 @@ def _shifted(logits, target, shift, name):
     """Validated ``(logits, target)`` and the per-class ``shift`` on their device."""
     logits, target = check_logits_target(logits, target)
     check_class_vector_size(name, shift, logits.shape[1])
-    if shift.dtype != logits.dtype or shift.device != logits.device:
+    if shift.dtype is not logits.dtype or not (
+            (shift.is_cpu and logits.is_cpu) or shift.device == logits.device):
         shift = shift.to(device=logits.device, dtype=logits.dtype)
     return logits, target, shift
 
