@@ -22,6 +22,7 @@ with the true entry written as ``-c * u``.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 #: up to this many classes the working copy is transposed to ``(C, n)``; above, ``(n, C)``
 TRANSPOSE_MAX_CLASSES = 16
@@ -51,6 +52,24 @@ def working_copy(logits, scale=1.0, bias=None, writable=True):
     if not writable:
         return logits, 1
     return logits.clone(memory_format=torch.contiguous_format), 1
+
+
+def one_vs_rest(logits, target, with_sigmoid=True):
+    """``softplus(a)`` and ``sigmoid(a)`` (or ``None``) for ``a = x`` with the true entries
+    negated, in the layout of :func:`working_copy`; returns ``(softplus, sigmoid, t0, dim)``
+    with ``t0`` the targets shaped to index the class ``dim``.
+
+    Each function runs on the logits as they are (no negated copy: with many classes that
+    is one pass over a large tensor saved) and the ``n`` true entries are then replaced by
+    the function of the negated true logits, exactly.
+    """
+    x, dim = working_copy(logits, writable=False)
+    t0 = target.unsqueeze(dim)
+    negated = x.gather(dim, t0).neg_()
+    softplus = F.softplus(x).scatter_(dim, t0, F.softplus(negated))
+    if not with_sigmoid:
+        return softplus, None, t0, dim
+    return softplus, torch.sigmoid(x).scatter_(dim, t0, torch.sigmoid(negated)), t0, dim
 
 
 def row(value, dim):

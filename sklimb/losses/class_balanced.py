@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ._base import (
     ImbalanceLoss,
@@ -23,7 +22,7 @@ from ._base import (
 )
 from ._compiled import register
 from ._fused import reduce_rows
-from ._softmax import row, to_logits, working_copy
+from ._softmax import one_vs_rest, row, to_logits
 from .cross_entropy import validated_cross_entropy
 from .focal import focal_kernel
 
@@ -112,19 +111,15 @@ def sigmoid_kernel(logits, target, gamma, weights, reduction, *, with_grad):
     """Sum over classes of one-vs-rest (focal) BCE and its gradient (see :mod:`._fused`).
 
     With one-hot labels, the BCE of logit ``x_ic`` is ``softplus(a_ic)``
-    where ``a_ic = -x_ic`` for the true class and ``x_ic`` otherwise (the
-    true entries of the working copy of the logits are negated in place), and
+    where ``a_ic = -x_ic`` for the true class and ``x_ic`` otherwise, and
     ``g = sigmoid(a) = |sigmoid(x) - y|`` is both the probability of the
     wrong answer and ``d softplus(a) / d a``. The sigmoid focal form multiplies by
     ``g**gamma``; its derivative is ``g**gamma * (gamma * (1 - g) *
     softplus(a) + g)``. The sign of the true row is restored for the gradient
-    with respect to the logits.
+    with respect to the logits. :func:`._softmax.one_vs_rest` computes ``softplus(a)`` and
+    ``sigmoid(a)``.
     """
-    a, dim = working_copy(logits)
-    t0 = target.unsqueeze(dim)
-    a.scatter_(dim, t0, a.gather(dim, t0).neg_())
-    bce = F.softplus(a)
-    g = torch.sigmoid(a) if with_grad or gamma else None
+    bce, g, t0, dim = one_vs_rest(logits, target, with_sigmoid=with_grad or bool(gamma))
     if gamma:
         g_gamma = g.pow(gamma)
         loss_terms = g_gamma * bce

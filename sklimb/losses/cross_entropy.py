@@ -75,7 +75,7 @@ def softmax_cross_entropy(logits, target, weights, reduction, *, smoothing=0.0, 
     """
     chosen = compiled_for(softmax_ce_kernel, logits)
     if chosen is softmax_ce_kernel:
-        if not smoothing and native_route(logits, weights, margin=margins is not None):
+        if not smoothing and native_route(logits, weights):
             if bias is not None and bias_scale != 1.0:
                 bias = bias * bias_scale
             return _checked(logits, target, shifted_cross_entropy, logits, target,
@@ -95,15 +95,16 @@ def softmax_cross_entropy(logits, target, weights, reduction, *, smoothing=0.0, 
 NATIVE_MAX_ELEMENTS = 8192
 
 
-def native_route(logits, weights, margin=False):
+def native_route(logits, weights):
     """Whether :func:`shifted_cross_entropy` is cheaper than :func:`softmax_ce_kernel` (asked
     where the kernel's compiled twin, cheaper than either, does not run).
 
     At batch sizes of a few thousand logits a loss costs per-operation overhead; there a
     shift of the logits (one operation) followed by PyTorch's fused cross-entropy costs
     fewer operations than :func:`softmax_ce_kernel`. Above that, the kernel's transposed
-    working copy is faster, except that a per-class ``bias`` with many classes (no
-    transposition) costs the native route nothing extra. Sample weights (``weights`` other
+    working copy is faster for a few classes; with many (no transposition) the native
+    route's one extra pass over the logits (the shift) costs less than the kernel's
+    passes. Sample weights (``weights`` other
     than ``None`` or per-class) keep the kernel, and so do class weights that are not all
     positive on the CPU: PyTorch's weighted mean is 0/0 when no example of a batch has
     weight, where sklimb's is 0.
@@ -111,7 +112,7 @@ def native_route(logits, weights, margin=False):
     if weights is not None and type(weights) is not PerClass:
         return False
     small = logits.numel() <= NATIVE_MAX_ELEMENTS
-    if not small and (margin or logits.shape[1] <= TRANSPOSE_MAX_CLASSES):
+    if not small and logits.shape[1] <= TRANSPOSE_MAX_CLASSES:
         return False
     return weights is None or positive_on_cpu(weights.weight)
 
@@ -146,14 +147,15 @@ def shifted_cross_entropy(logits, target, weight, reduction, *, scale=1.0, bias=
     ``F.cross_entropy`` does the rest. ``bias`` and ``margins`` are per-class
     constants of shape ``(n_classes,)``.
     """
-    shift = bias
-    if margins is not None:  # row i of diag(-scale * margins) is the margin on class y_i
-        rows = torch.diag(margins * -scale).index_select(0, target)
-        shift = rows if bias is None else rows.add_(bias)
-    if shift is not None:
-        z = torch.add(shift, logits, alpha=scale)
+    if bias is not None:
+        z = torch.add(bias, logits, alpha=scale)
+    elif scale != 1.0 or margins is not None:
+        z = torch.mul(logits, scale)  # a new tensor, which the margins may change
     else:
-        z = logits if scale == 1.0 else logits * scale
+        z = logits
+    if margins is not None:  # only the true logit of each row moves: n entries, not n * C
+        column = target.unsqueeze(1)
+        z.scatter_add_(1, column, margins.index_select(0, target).mul_(-scale).unsqueeze(1))
     if weight is not None:
         weight = weight.to(logits.dtype)
     return F.cross_entropy(z, target, weight=weight, reduction=reduction)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from ._base import (
     ImbalanceLoss,
@@ -17,7 +16,7 @@ from ._base import (
 )
 from ._compiled import register
 from ._fused import reduce_rows
-from ._softmax import row, to_logits, working_copy
+from ._softmax import one_vs_rest, row, to_logits
 
 
 def _harmonizing_weights(g, bins, running_density, momentum, update):
@@ -31,15 +30,18 @@ def _harmonizing_weights(g, bins, running_density, momentum, update):
     batch's density).
     """
     # int32 indices: half the memory of int64, and on the CPU a large batch's index tensor
-    # then stays below the size glibc hands back to the kernel after every call
+    # then stays below the size glibc hands back to the kernel after every call. A norm of
+    # exactly 1 gets index ``bins``: rather than a pass over the indices to clamp it, the
+    # counts and the weights get one more entry, merged into and copied from the last bin
     scaled = torch.mul(g, bins)
-    idx = scaled.to(torch.int32).clamp_max_(bins - 1).view(-1)
+    idx = scaled.to(torch.int32).view(-1)
     if idx.device.type == "cpu":
-        counts = torch.bincount(idx, minlength=bins)
+        counts = torch.bincount(idx, minlength=bins + 1)
     else:  # index_add_ does not synchronise with the host, bincount does
         ones = torch.ones((), dtype=g.dtype, device=g.device).expand(idx.numel())
-        counts = torch.zeros(bins, dtype=g.dtype, device=g.device).index_add_(0, idx, ones)
+        counts = torch.zeros(bins + 1, dtype=g.dtype, device=g.device).index_add_(0, idx, ones)
     counts = counts.to(g.dtype)
+    counts = torch.cat((counts[:bins - 1], counts[bins - 1:].sum(0, keepdim=True)))
     density = counts / idx.numel()
     n_nonempty = (counts > 0).sum()
     if running_density is not None and momentum > 0.0:
@@ -50,6 +52,7 @@ def _harmonizing_weights(g, bins, running_density, momentum, update):
             running_density.copy_(ema)
         density = ema
     bin_weight = (density * n_nonempty).reciprocal_()
+    bin_weight = torch.cat((bin_weight, bin_weight[bins - 1:]))
     # written over ``scaled``, which is no longer needed: on large batches every fresh
     # tensor of g's size costs page faults
     return torch.index_select(bin_weight, 0, idx, out=scaled.view(-1)).view_as(g)
@@ -59,24 +62,24 @@ def ghm_kernel(logits, target, bins, running_density, momentum, update, weights,
                with_grad):
     """Per-example mean over classes of GHM-weighted BCE, and its gradient (see :mod:`._fused`).
 
-    On the working copy of the logits with the true entries negated (``a``, as in
+    With the true entries of the logits negated (``a``, as in
     :func:`.class_balanced.sigmoid_kernel`), the BCE of a logit is
     ``softplus(a)``, its gradient norm ``g = sigmoid(a) = |sigmoid(x) - y|``
     and ``d softplus(a) / d a = g``. The
     harmonizing weights are constants of the gradient, as in the paper.
     """
-    a, dim = working_copy(logits)
-    t0 = target.unsqueeze(dim)
-    a.scatter_(dim, t0, a.gather(dim, t0).neg_())
-    g = torch.sigmoid(a)
+    bce, g, t0, dim = one_vs_rest(logits, target)
     beta = _harmonizing_weights(g, bins, running_density, momentum, update)
     n_classes = logits.shape[1]
-    loss = F.softplus(a).mul_(beta).sum(dim).div_(n_classes)
+    # the product written over ``bce``: a fresh tensor of this size costs page faults
+    loss = bce.mul_(beta).sum(dim).div_(n_classes)
     value, row_scale = reduce_rows(loss, weights, reduction)
     if not with_grad:
         return value, None
-    grad = g.mul_(beta).mul_(row_scale / n_classes if isinstance(row_scale, float)
-                             else row(row_scale.div(n_classes), dim))
+    if isinstance(row_scale, float):  # one pass for the product and the scale
+        grad = torch.addcmul(g.new_zeros(()), g, beta, value=row_scale / n_classes, out=g)
+    else:
+        grad = g.mul_(beta).mul_(row(row_scale.div(n_classes), dim))
     grad.scatter_(dim, t0, grad.gather(dim, t0).neg_())
     return value, to_logits(grad, dim)
 

@@ -151,6 +151,31 @@ def test_ldam_matches_reference_on_random_inputs(reduction, weighting, max_margi
                             rtol=1e-6, atol=1e-9)
 
 
+@pytest.mark.parametrize("weight", [None, "positive"])
+@pytest.mark.parametrize("loss", ["ldam", "logit_adjusted"])
+def test_many_classes_match_reference_on_every_route(loss, weight, backend, monkeypatch):
+    """Above TRANSPOSE_MAX_CLASSES classes a large batch takes the native route for margins
+    and biases alike (with the "kernel" route fixture every batch counts as large); the
+    compiled loop, where it runs, takes every batch this small."""
+    calls = _count_native(monkeypatch)
+    n_classes = 20
+    gen = torch.Generator().manual_seed(7)
+    logits = torch.randn(40, n_classes, dtype=torch.float64, generator=gen) * 3
+    target = torch.randint(0, n_classes, (40,), generator=gen)
+    counts = [int(c) for c in torch.randint(1, 300, (n_classes,), generator=gen)]
+    kwargs = {"class_counts": counts,
+              "weight": None if weight is None else [0.5 + 0.1 * c for c in range(n_classes)]}
+    if loss == "ldam":
+        functional, reference = ldam_loss, ldam_reference
+        kwargs["scale"] = 5.0
+    else:
+        functional, reference = logit_adjusted_loss, logit_adjusted_reference
+    assert_forward_backward(lambda x: functional(x, target, **kwargs),
+                            lambda x: reference(x, target, **kwargs), logits,
+                            rtol=1e-6, atol=1e-9)
+    assert bool(calls) == (backend == "torch")
+
+
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 def test_ldam_matches_reference_on_hand_picked_inputs(reduction):
     logits = torch.tensor([[0.0, 0.0, 0.0], [5.0, -5.0, 0.0], [-3.0, 2.0, 2.0],
