@@ -179,15 +179,17 @@ def run_loss(logits, target, kernel, *args, chosen=None):
     """
     if chosen is None:
         chosen = compiled_for(kernel, logits, args)
+    weights = args[-2]
+    if (weights is not None and type(weights) is not PerClass and weights.requires_grad
+            and torch.is_grad_enabled()):
+        rows = run_loss(logits, target, kernel, *args[:-2], None, "none", chosen=chosen)
+        return reduce_rows(rows, weights, args[-1])[0]
     try:
         if chosen is not kernel:
             return chosen.run(logits, target, args)
         *params, weights, reduction = args
         if type(weights) is PerClass:
             weights = per_example(weights.weight, target)
-        if weights is not None and weights.requires_grad and torch.is_grad_enabled():
-            loss = apply_kernel(logits, kernel, target, *params, None, "none")
-            return reduce_rows(loss, weights, reduction)[0]
         return apply_kernel(logits, kernel, target, *params, weights, reduction)
     except (IndexError, RuntimeError):
         if target.is_cpu:

@@ -37,7 +37,7 @@ import warnings
 import numpy as np
 import torch
 
-from ._fused import ValueAndGrad, reduce_rows
+from ._fused import ValueAndGrad
 
 #: CPU logits with at most this many entries (``n_samples * n_classes``) use the softmax
 #: loops; the one-vs-rest loops (GHM-C, the sigmoid class-balanced losses), which evaluate
@@ -131,9 +131,8 @@ class CompiledKernel:
 
         ``args`` are the PyTorch kernel's arguments after ``target``:
         its parameters, the example weights (a tensor, ``None`` or
-        :class:`PerClass`) and the reduction. Example weights that require a
-        gradient (a ``sample_weight`` being learnt) are applied outside the
-        node, with differentiable operations. Everything but the gradient is
+        :class:`PerClass`; :func:`._base.run_loss` applies weights that require a
+        gradient outside the node) and the reduction. Everything but the gradient is
         prepared here, so that the node's forward pass only allocates the
         gradient and calls the loop; the tensors whose addresses the loop gets
         stay referenced by this frame until it returns.
@@ -143,9 +142,6 @@ class CompiledKernel:
         if weights is not None:
             if type(weights) is PerClass:  # indexed by the loop itself
                 weights, class_weight = None, _constant(weights.weight, dtype)
-            elif weights.requires_grad and torch.is_grad_enabled():
-                rows = self.run(logits, target, (*args[:-2], None, "none"))
-                return reduce_rows(rows, weights, reduction)[0]
             else:
                 weights = _constant(weights, dtype)
         x = logits if logits.is_contiguous() else logits.contiguous()
