@@ -303,6 +303,14 @@ def sigmoid_rows(x, t, gamma, w, reduction, value, grad, with_grad):
 
 
 @_jit
+def ghm_bin(g, bins):
+    """The bin of a gradient norm ``g`` in ``[0, 1]``: ``g == 1`` belongs to the last bin, and
+    NaN to the first (its loss is NaN)."""
+    k = int(g * bins) if g > 0.0 else 0
+    return min(k, bins - 1)
+
+
+@_jit
 def ghm_rows(x, t, bins, running_density, momentum, update, w, reduction, value, grad,
              with_grad):
     """GHM-C: per-logit BCE weighted by the inverse density of its gradient norm.
@@ -316,24 +324,20 @@ def ghm_rows(x, t, bins, running_density, momentum, update, w, reduction, value,
     norm = mean_norm(w, n, reduction)
     g = np.empty((n, n_classes))
     bce = np.empty((n, n_classes))
-    index = np.empty((n, n_classes), dtype=np.int64)
     counts = np.zeros(bins)
     for i in range(n):
         for c in range(n_classes):
             a = -x[i, c] if c == t[i] else float(x[i, c])
             bce[i, c], gi = softplus_sigmoid(a)
             g[i, c] = gi
-            # g in [0, 1]; g == 1 belongs to the last bin, and NaN to the first (its loss is NaN)
-            k = int(gi * bins) if gi > 0.0 else 0
-            k = min(k, bins - 1)
-            index[i, c] = k
-            counts[k] += 1.0
-    n_elements = n * n_classes
-    density = counts / n_elements
+            counts[ghm_bin(gi, bins)] += 1.0
+    # the bin densities, in place of the counts
     n_nonempty = 0
     for k in range(bins):
         if counts[k] > 0.0:
             n_nonempty += 1
+        counts[k] /= n * n_classes
+    density = counts
     if running_density.shape[0] > 0 and momentum > 0.0:
         state = 0.0
         for k in range(bins):
@@ -344,7 +348,10 @@ def ghm_rows(x, t, bins, running_density, momentum, update, w, reduction, value,
         if update:
             for k in range(bins):
                 running_density[k] = density[k]
-    bin_weight = 1.0 / (density * n_nonempty)
+    for k in range(bins):  # the harmonizing weight of each bin, in place of its density
+        # (a bin of density 0 holds no norm of this batch: its weight is never read)
+        density[k] = 1.0 / (density[k] * n_nonempty) if density[k] > 0.0 else np.inf
+    bin_weight = density
     total = 0.0
     for i in range(n):
         ti = t[i]
@@ -352,7 +359,7 @@ def ghm_rows(x, t, bins, running_density, momentum, update, w, reduction, value,
         row_scale = weight * norm / n_classes
         loss = 0.0
         for c in range(n_classes):
-            beta = bin_weight[index[i, c]]
+            beta = bin_weight[ghm_bin(g[i, c], bins)]
             loss += beta * bce[i, c]
             if with_grad:
                 d = row_scale * beta * g[i, c]

@@ -85,24 +85,24 @@ def ghm_kernel(logits, target, bins, running_density, momentum, update, weights,
 
 
 def _ghm_loop_params(args, dtype):
-    bins, running_density, momentum, update = args[:4]
     # the EMA state is updated in place, through its address; the loop reads its dtype
     # from the bit count (its arguments have the same types for every state)
-    if running_density is None:
-        return int(bins), 0, 0, float(momentum), bool(update)
-    return (int(bins), running_density.data_ptr(), 8 * running_density.element_size(),
-            float(momentum), bool(update))
+    state = args[1]
+    if state is None:
+        return int(args[0]), 0, 0, float(args[2]), bool(args[3])
+    return (int(args[0]), state.data_ptr(), _STATE_BITS[state.dtype], float(args[2]),
+            bool(args[3]))
 
 
 def _loop_takes_state(args):
     """Whether the loop can update this EMA state in place (a contiguous float32/float64 CPU
     tensor); a half-precision or accelerator state goes to the PyTorch kernel."""
     state = args[1]
-    return state is None or (state.dtype in _STATE_DTYPES and state.is_cpu
+    return state is None or (state.dtype in _STATE_BITS and state.is_cpu
                              and state.is_contiguous())
 
 
-_STATE_DTYPES = (torch.float32, torch.float64)
+_STATE_BITS = {torch.float32: 32, torch.float64: 64}
 
 
 register(ghm_kernel, "ghm_entry", _ghm_loop_params, share=1 / 4, accepts=_loop_takes_state)
