@@ -16,7 +16,8 @@ A loss module registers its kernel's twin with :func:`register`;
   loops compute in float64). A numba that is installed but fails to load
   (for example built for another NumPy) gives one warning, then the same
   fallback;
-* the environment variable ``SKLIMB_NUMBA`` is not ``0`` (read at import);
+* the environment variable ``SKLIMB_NUMBA`` is not ``0`` (read at import), and
+  numba's own ``NUMBA_DISABLE_JIT`` is not set;
 * the logits are float32 or float64 on the CPU (half precision has already
   been promoted to float32) with at most :data:`COMPILED_MAX_ELEMENTS`
   entries (less for some loops and for many classes, see there): above that
@@ -74,6 +75,9 @@ def loops():
             warnings.warn(f"numba is installed but could not be loaded ({exc}); the sklimb "
                           "losses run on their PyTorch kernels.", RuntimeWarning, stacklevel=2)
             module = False
+        else:
+            if module.numba.config.DISABLE_JIT:  # NUMBA_DISABLE_JIT=1: nothing is compiled
+                module = False
         _module = module
     return _module or None
 

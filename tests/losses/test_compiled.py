@@ -261,6 +261,19 @@ def test_environment_variable_disables_the_loops():
     assert _python(code, SKLIMB_NUMBA="0") == "False False True"
 
 
+def test_numba_disable_jit_falls_back_to_the_pytorch_kernels():
+    """NUMBA_DISABLE_JIT=1 (numba's debugging switch) leaves the loops uncompiled: the
+    losses must run on their PyTorch kernels, not call a loop that was never compiled."""
+    pytest.importorskip("numba")
+    code = ("import torch; from sklimb.losses import FocalLoss, GHMCLoss, _compiled; "
+            "from sklimb.losses.focal import focal_kernel; "
+            "x = torch.randn(8, 2, requires_grad=True); t = torch.tensor([0, 1] * 4); "
+            "[loss(x, t).backward() for loss in (FocalLoss(), GHMCLoss())]; "
+            "print(_compiled.available(), bool(torch.isfinite(x.grad).all()), "
+            "_compiled.compiled_for(focal_kernel, x) is focal_kernel)")
+    assert _python(code, NUMBA_DISABLE_JIT="1") == "False True True"
+
+
 def test_twins_are_registered_for_every_kernel():
     from sklimb.losses.class_balanced import sigmoid_kernel
     from sklimb.losses.cross_entropy import softmax_ce_kernel
