@@ -162,8 +162,6 @@ class CompiledKernel:
         entry = self.entries.get(dtype) or self.compile(dtype, loop_args)
         call = (x, rows, entry, loop_args)
         if logits.requires_grad and torch.is_grad_enabled():
-            if torch._C._are_functorch_transforms_active():  # vmap, grad, ...: the full wrapper
-                return LoopNode.apply(logits, self, call)
             return _apply_loop_node(logits, self, call)
         return LoopNode.forward(None, logits, self, call)
 
@@ -243,6 +241,8 @@ def compiled_for(kernel, logits, args=None):
     arguments after ``target`` (see :func:`register`), else ``kernel``."""
     twin = _TWINS.get(kernel)
     if twin is None or not ENABLED or not logits.is_cpu or logits.dtype not in _NUMPY_DTYPES:
+        return kernel
+    if torch._C._are_functorch_transforms_active():  # wrapped tensors have no address
         return kernel
     n_samples, n_classes = logits.shape
     if n_samples * n_classes > twin.limits[n_classes > MANY_CLASSES]:

@@ -73,15 +73,29 @@ class ValueAndGrad(torch.autograd.Function):
 
 
 #: ``ValueAndGrad.apply`` without the Python wrapper of ``torch.autograd.Function.apply``,
-#: which costs a few microseconds per call to prepare for functorch transforms
+#: which costs a few microseconds per call to prepare for functorch transforms (which
+#: these nodes do not support, see :func:`unsupported_transform`)
 _apply_node = super(torch.autograd.Function, ValueAndGrad).apply
+
+
+def unsupported_transform():
+    """The error for a gradient taken through a ``torch.func`` transform.
+
+    The nodes compute their gradient in the forward pass, with a context that
+    functorch's transforms cannot see; rather than its generic message about
+    ``setup_context``, the user gets what to do instead.
+    """
+    return NotImplementedError(
+        "sklimb's losses do not support gradients through torch.func transforms (grad, "
+        "vjp, jacrev, ...): they compute the gradient in their forward pass. Call "
+        "loss.backward() (or torch.autograd.grad) on the loss instead.")
 
 
 def apply_kernel(logits, kernel, *args):
     """Run ``kernel`` through :class:`ValueAndGrad` when a gradient may be needed."""
     if logits.requires_grad and torch.is_grad_enabled():
-        if torch._C._are_functorch_transforms_active():  # vmap, grad, ...: the full wrapper
-            return ValueAndGrad.apply(logits, kernel, args)
+        if torch._C._are_functorch_transforms_active():
+            raise unsupported_transform()
         return _apply_node(logits, kernel, args)
     return kernel(logits, *args, with_grad=False)[0]
 

@@ -274,6 +274,22 @@ def test_numba_disable_jit_falls_back_to_the_pytorch_kernels():
     assert _python(code, NUMBA_DISABLE_JIT="1") == "False True True"
 
 
+@pytest.mark.filterwarnings("ignore:There is a performance drop:UserWarning")
+def test_torch_func_grad_raises_a_clear_error_and_vmap_without_grad_works():
+    """The nodes compute their gradient in the forward pass, which functorch's transforms
+    cannot trace: torch.func.grad gets a clear error (not functorch's generic one about
+    setup_context), and vmap of the loss value runs (the loops need real tensors, so under
+    a transform the PyTorch kernels run)."""
+    target = torch.tensor([0, 2, 1, 1, 0, 2])
+    logits = torch.randn(4, 6, 3)
+    for loss in (FocalLoss(), GHMCLoss(momentum=0.0), ClassBalancedLoss(COUNTS, base="sigmoid")):
+        with pytest.raises(NotImplementedError, match=r"torch\.func transforms.*backward"):
+            torch.func.grad(lambda z, loss=loss: loss(z, target))(logits[0])
+    for loss in (FocalLoss(), ClassBalancedLoss(COUNTS, base="sigmoid")):  # GHM-C's histogram
+        batched = torch.func.vmap(lambda z, loss=loss: loss(z, target))(logits)  # has no rule
+        torch.testing.assert_close(batched, torch.stack([loss(z, target) for z in logits]))
+
+
 def test_twins_are_registered_for_every_kernel():
     from sklimb.losses.class_balanced import sigmoid_kernel
     from sklimb.losses.cross_entropy import softmax_ce_kernel
