@@ -167,10 +167,10 @@ def run_loss(logits, target, kernel, *args, chosen=None):
 
     Every kernel takes ``(logits, target, *params, weights, reduction)``. The
     kernel's compiled twin (:mod:`._compiled`) runs instead where it applies
-    (``chosen``, the result of :func:`._compiled.compiled_for`, when the caller
-    has it already);
-    it also takes per-class weights (``weights`` of :class:`._compiled.PerClass`)
-    as they are, where a PyTorch kernel gets them expanded to the examples. The
+    (``chosen`` is the answer of :func:`._compiled.compiled_for`, when the caller
+    has it already). A twin takes per-class weights (``weights`` of
+    :class:`._compiled.PerClass`) as they are, where a PyTorch kernel gets them
+    expanded to the examples. The
     kernels index with the targets; an index outside ``[0, n_classes)``
     raises there, and the error is replaced by the message of
     :func:`raise_for_targets`. Example weights that require a gradient (a

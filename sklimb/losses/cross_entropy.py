@@ -104,10 +104,9 @@ def native_route(logits, weights):
     fewer operations than :func:`softmax_ce_kernel`. Above that, the kernel's transposed
     working copy is faster for a few classes; with many (no transposition) the native
     route's one extra pass over the logits (the shift) costs less than the kernel's
-    passes. Sample weights (``weights`` other
-    than ``None`` or per-class) keep the kernel, and so do class weights that are not all
-    positive on the CPU: PyTorch's weighted mean is 0/0 when no example of a batch has
-    weight, where sklimb's is 0.
+    passes. Sample weights (``weights`` other than ``None`` or per-class) keep the
+    kernel, and so do class weights that are not all positive on the CPU: PyTorch's
+    weighted mean is 0/0 when no example of a batch has weight, where sklimb's is 0.
     """
     if weights is not None and type(weights) is not PerClass:
         return False
