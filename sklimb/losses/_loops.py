@@ -9,8 +9,8 @@ arithmetic; a loop costs one call (see :mod:`._compiled` for when it runs).
 Conventions shared by every loop:
 
 * ``x`` is the ``(n, C)`` array of logits (float32 or float64), ``t`` the
-  int64 targets; a target outside ``[0, C)`` raises ``IndexError`` before
-  anything is written;
+  int64 targets; a target outside ``[0, C)`` raises ``IndexError`` (in
+  :func:`_views`, where every entry point starts) before anything is written;
 * ``w`` holds the example weights, or is empty for none; ``reduction`` is 0
   (mean), 1 (sum) or 2 (none), with the weighted mean of
   :mod:`sklimb.losses._base` (all-zero weights give 0, not 0/0);
@@ -37,9 +37,8 @@ from numba import types
 from numba.extending import intrinsic
 
 from ._compiled import CROSS_ENTROPY, FOCAL
+from .focal import SERIES_BELOW
 
-#: below this ``u = 1 - p_t``, ``log(1 - u) / u`` is taken from its series ``-1 - u / 2``
-SERIES_BELOW = 1e-4
 TINY = np.finfo(np.float64).tiny
 
 
@@ -68,18 +67,19 @@ _INDEX = np.empty(0, np.int64)
 @_jit
 def _views(pg, px, pt, pw, pcw, pv, n, n_classes, like):
     """Arrays over the tensors' memory: logits, targets, example weights, per-example values
-    and gradient.
+    and gradient. Every entry point starts here, so the targets are checked here, for every
+    loop.
 
     An address of 0 (an absent tensor) gives an empty array. Class weights (``pcw``) are
     multiplied into the example weights: ``w_i = class_weight[t_i] * w_i``.
     """
     x = numba.carray(_pointer(px, like), (n, n_classes))
     t = numba.carray(_pointer(pt, _INDEX), n)
+    check_targets(t, n_classes)  # once, before anything is indexed with them
     w = numba.carray(_pointer(pw, like), n if pw else 0)
     v = numba.carray(_pointer(pv, like), n if pv else 0)
     g = numba.carray(_pointer(pg, like), (n if pg else 0, n_classes if pg else 0))
     if pcw:
-        check_targets(t, n_classes)
         class_weight = numba.carray(_pointer(pcw, like), n_classes)
         combined = np.empty(n, dtype=like.dtype)
         for i in range(n):
@@ -174,7 +174,6 @@ def softmax_rows(x, t, kind, a, b, scale, bias, bias_scale, margin, w, reduction
     (per class) may be empty. Two classes take :func:`binary_softmax_rows`.
     """
     n, n_classes = x.shape
-    check_targets(t, n_classes)
     if n_classes == 2:
         return binary_softmax_rows(x, t, kind, a, b, scale, bias, bias_scale, margin, w,
                                    reduction, value, grad, with_grad)
@@ -274,7 +273,6 @@ def binary_softmax_rows(x, t, kind, a, b, scale, bias, bias_scale, margin, w, re
 def sigmoid_rows(x, t, gamma, w, reduction, value, grad, with_grad):
     """One-vs-rest BCE summed over the classes; the sigmoid focal form for ``gamma > 0``."""
     n, n_classes = x.shape
-    check_targets(t, n_classes)
     has_w = w.shape[0] > 0
     norm = mean_norm(w, n, reduction)
     total = 0.0
@@ -319,7 +317,6 @@ def ghm_rows(x, t, bins, running_density, momentum, update, w, reduction, value,
     when ``update`` and ``momentum > 0``.
     """
     n, n_classes = x.shape
-    check_targets(t, n_classes)
     has_w = w.shape[0] > 0
     norm = mean_norm(w, n, reduction)
     g = np.empty((n, n_classes))

@@ -47,7 +47,7 @@ def focal_kernel(logits, target, gamma, weights, reduction, *, with_grad):
     if gamma == 0.0:
         coef = as_row(row_scale, u)
     else:
-        ratio = torch.where(u > _SERIES_BELOW, log_pt / u.clamp_min(_TINY), -1.0 - 0.5 * u)
+        ratio = torch.where(u > SERIES_BELOW, log_pt / u.clamp_min(_TINY), -1.0 - 0.5 * u)
         coef = torch.addcmul(torch.ones_like(u), log_pt.exp(), ratio, value=-gamma)
         coef = coef.mul_(u_gamma).mul_(row_scale)
     return value, stats.gradient(coef, coef * u.neg())
@@ -57,7 +57,7 @@ register(focal_kernel, "softmax_entry",
          lambda args, dtype: (FOCAL, float(args[0]), 0.0, 1.0, 0, 1.0, 0))
 
 #: below this ``u = 1 - p_t``, ``log(1 - u) / u`` is taken from its series ``-1 - u / 2``
-_SERIES_BELOW = 1e-4
+SERIES_BELOW = 1e-4
 _TINY = torch.finfo(torch.float32).tiny
 
 
