@@ -254,6 +254,21 @@ def compiled_for(kernel, logits, args=None):
     return twin
 
 
+def loop_on(name, tensor):
+    """The compiled loop ``name`` of :mod:`._loops` (a numba dispatcher, called with NumPy
+    arrays) when the loops can run on ``tensor`` (float32 or float64 on the CPU, outside
+    functorch transforms), whatever its size; else ``None``.
+
+    For kernels that hand the loops only part of their work on large batches, where the
+    per-call cost of a dispatcher does not matter.
+    """
+    if (not ENABLED or not tensor.is_cpu or tensor.dtype not in _NUMPY_DTYPES
+            or torch._C._are_functorch_transforms_active()):
+        return None
+    module = loops()
+    return None if module is None else getattr(module, name)
+
+
 def warm_up():
     """Compile every loop for float32 logits, or load it from numba's cache, untimed.
 

@@ -309,6 +309,38 @@ def ghm_bin(g, bins):
 
 
 @_jit
+def ghm_bin_weights(counts, n_norms, running_density, momentum, update):
+    """The harmonizing weight of each bin from the ``counts`` of ``n_norms`` gradient norms,
+    written over ``counts`` (``bins`` entries) and returned.
+
+    ``running_density`` (empty for none) is the EMA state, updated in place when
+    ``update`` and ``momentum > 0``.
+    """
+    bins = counts.shape[0]
+    # the bin densities, in place of the counts
+    n_nonempty = 0
+    for k in range(bins):
+        if counts[k] > 0.0:
+            n_nonempty += 1
+        counts[k] /= n_norms
+    density = counts
+    if running_density.shape[0] > 0 and momentum > 0.0:
+        state = 0.0
+        for k in range(bins):
+            state += running_density[k]
+        if state > 0.0:  # an all-zero state has never been updated: the batch's density
+            for k in range(bins):
+                density[k] = momentum * running_density[k] + (1.0 - momentum) * density[k]
+        if update:
+            for k in range(bins):
+                running_density[k] = density[k]
+    for k in range(bins):  # the harmonizing weight of each bin, in place of its density
+        # (a bin of density 0 holds no norm of this batch: its weight is never read)
+        density[k] = 1.0 / (density[k] * n_nonempty) if density[k] > 0.0 else np.inf
+    return density
+
+
+@_jit
 def ghm_rows(x, t, bins, running_density, momentum, update, w, reduction, value, grad,
              with_grad):
     """GHM-C: per-logit BCE weighted by the inverse density of its gradient norm.
@@ -328,27 +360,7 @@ def ghm_rows(x, t, bins, running_density, momentum, update, w, reduction, value,
             bce[i, c], gi = softplus_sigmoid(a)
             g[i, c] = gi
             counts[ghm_bin(gi, bins)] += 1.0
-    # the bin densities, in place of the counts
-    n_nonempty = 0
-    for k in range(bins):
-        if counts[k] > 0.0:
-            n_nonempty += 1
-        counts[k] /= n * n_classes
-    density = counts
-    if running_density.shape[0] > 0 and momentum > 0.0:
-        state = 0.0
-        for k in range(bins):
-            state += running_density[k]
-        if state > 0.0:  # an all-zero state has never been updated: the batch's density
-            for k in range(bins):
-                density[k] = momentum * running_density[k] + (1.0 - momentum) * density[k]
-        if update:
-            for k in range(bins):
-                running_density[k] = density[k]
-    for k in range(bins):  # the harmonizing weight of each bin, in place of its density
-        # (a bin of density 0 holds no norm of this batch: its weight is never read)
-        density[k] = 1.0 / (density[k] * n_nonempty) if density[k] > 0.0 else np.inf
-    bin_weight = density
+    bin_weight = ghm_bin_weights(counts, n * n_classes, running_density, momentum, update)
     total = 0.0
     for i in range(n):
         ti = t[i]
@@ -366,6 +378,71 @@ def ghm_rows(x, t, bins, running_density, momentum, update, w, reduction, value,
             value[i] = weight * loss
         else:
             total += weight * loss
+    return total * norm
+
+
+@_jit
+def ghm_weigh(bce, g, t, dim, bins, running_density, momentum, update, w, reduction, value,
+              with_grad):
+    """GHM-C from the BCE and gradient norms of every logit, computed by PyTorch.
+
+    For batches above the loops' size limit, where PyTorch's vectorised
+    ``softplus`` and ``sigmoid`` beat a scalar loop, this does the rest in
+    two passes over the norms (counting, then weighting), the work of about
+    ten tensor operations of :func:`.ghm.ghm_kernel`. ``bce`` and ``g`` are
+    in the layout of :func:`._softmax.working_copy`, ``(C, n)`` for
+    ``dim == 0``, ``(n, C)`` for ``dim == 1``; with ``with_grad``, the
+    gradient is written over ``g``.
+    """
+    rows, cols = g.shape
+    n, n_classes = (cols, rows) if dim == 0 else (rows, cols)
+    flat = g.reshape(rows * cols)
+    # four histograms, so that a run of norms in one bin is not a chain of
+    # increments of the same memory
+    counts4 = np.zeros((4, bins))
+    for k in range(0, flat.shape[0] - 3, 4):
+        counts4[0, ghm_bin(flat[k], bins)] += 1.0
+        counts4[1, ghm_bin(flat[k + 1], bins)] += 1.0
+        counts4[2, ghm_bin(flat[k + 2], bins)] += 1.0
+        counts4[3, ghm_bin(flat[k + 3], bins)] += 1.0
+    for k in range(flat.shape[0] - flat.shape[0] % 4, flat.shape[0]):
+        counts4[0, ghm_bin(flat[k], bins)] += 1.0
+    counts = counts4[0] + counts4[1] + counts4[2] + counts4[3]
+    bin_weight = ghm_bin_weights(counts, n * n_classes, running_density, momentum, update)
+    has_w = w.shape[0] > 0
+    norm = mean_norm(w, n, reduction)
+    loss = np.zeros(n)
+    if dim == 1:
+        for i in range(n):
+            row_scale = (w[i] if has_w else 1.0) * norm / n_classes
+            total = 0.0
+            for c in range(n_classes):
+                gi = g[i, c]
+                beta = bin_weight[ghm_bin(gi, bins)]
+                total += beta * bce[i, c]
+                if with_grad:
+                    g[i, c] = row_scale * beta * gi
+            loss[i] = total
+            if with_grad:
+                g[i, t[i]] = -g[i, t[i]]
+    else:
+        for c in range(n_classes):
+            for i in range(n):
+                gi = g[c, i]
+                beta = bin_weight[ghm_bin(gi, bins)]
+                loss[i] += beta * bce[c, i]
+                if with_grad:
+                    g[c, i] = (w[i] if has_w else 1.0) * norm / n_classes * beta * gi
+        if with_grad:
+            for i in range(n):
+                g[t[i], i] = -g[t[i], i]
+    total = 0.0
+    for i in range(n):
+        weighted = (w[i] if has_w else 1.0) * loss[i] / n_classes
+        if reduction == 2:
+            value[i] = weighted
+        else:
+            total += weighted
     return total * norm
 
 

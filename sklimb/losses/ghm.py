@@ -14,7 +14,7 @@ from ._base import (
     prepare,
     run_loss,
 )
-from ._compiled import register
+from ._compiled import _REDUCTIONS, EMPTY, loop_on, register
 from ._fused import reduce_rows
 from ._softmax import one_vs_rest, row, to_logits
 
@@ -69,6 +69,11 @@ def ghm_kernel(logits, target, bins, running_density, momentum, update, weights,
     harmonizing weights are constants of the gradient, as in the paper.
     """
     bce, g, t0, dim = one_vs_rest(logits, target)
+    weigh = loop_on("ghm_weigh", logits) if _loop_takes_state((bins, running_density)) else None
+    if weigh is not None:  # the binning and weighting passes in a compiled loop
+        value = _weigh_in_loop(weigh, bce, g, target, dim, bins, running_density, momentum,
+                               update, weights, reduction, with_grad)
+        return value, to_logits(g, dim) if with_grad else None
     beta = _harmonizing_weights(g, bins, running_density, momentum, update)
     n_classes = logits.shape[1]
     # the product written over ``bce``: a fresh tensor of this size costs page faults
@@ -82,6 +87,23 @@ def ghm_kernel(logits, target, bins, running_density, momentum, update, weights,
         grad = g.mul_(beta).mul_(row(row_scale.div(n_classes), dim))
     grad.scatter_(dim, t0, grad.gather(dim, t0).neg_())
     return value, to_logits(grad, dim)
+
+
+def _weigh_in_loop(weigh, bce, g, target, dim, bins, running_density, momentum, update,
+                   weights, reduction, with_grad):
+    """:func:`._loops.ghm_weigh` on the kernel's tensors: the reduced value (the per-example
+    values for ``reduction="none"``), with the gradient written over ``g`` when
+    ``with_grad``."""
+    dtype = g.dtype
+    n_samples = target.shape[0]
+    rows = torch.empty(n_samples, dtype=dtype) if reduction == "none" else None
+    state = (EMPTY[torch.float64] if running_density is None or momentum <= 0.0
+             else running_density.numpy())
+    w = EMPTY[dtype] if weights is None else weights.detach().to(dtype).contiguous().numpy()
+    total = weigh(bce.numpy(), g.numpy(), target.contiguous().numpy(), dim, int(bins), state,
+                  float(momentum), bool(update), w, _REDUCTIONS[reduction],
+                  EMPTY[dtype] if rows is None else rows.numpy(), bool(with_grad))
+    return torch.scalar_tensor(total, dtype=dtype) if rows is None else rows
 
 
 def _ghm_loop_params(args, dtype):

@@ -324,3 +324,79 @@ def test_momentum_outside_unit_interval_raises(momentum):
         ghm_c_loss(logits, target, momentum=momentum)
     with pytest.raises(ValueError, match=pattern):
         GHMCLoss(momentum=momentum)
+
+
+# ---------------------------------------------------------------- large batches
+# above the compiled loops' size limit: PyTorch's softplus and sigmoid, then the binning
+# and weighting in one compiled loop where numba is installed (the "compiled" backend),
+# the PyTorch kernel otherwise
+LARGE_SHAPES = [(3000, 3), (400, 24)]  # a (C, n) working copy, and an (n, C) one
+
+
+def _count_weighing_loops(monkeypatch):
+    from sklimb.losses import _compiled
+
+    calls = []
+    module = _compiled.loops()
+    if module is not None:
+        weigh = module.ghm_weigh
+
+        def counting(*args):
+            calls.append(args[3])  # the layout
+            return weigh(*args)
+
+        monkeypatch.setattr(module, "ghm_weigh", counting)
+    return calls
+
+
+@pytest.mark.parametrize("shape", LARGE_SHAPES)
+@pytest.mark.parametrize("weighting", WEIGHTINGS)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_large_batches_match_reference(backend, shape, weighting, reduction, monkeypatch):
+    calls = _count_weighing_loops(monkeypatch)
+    logits, target, weight, sample_weight = random_case(*shape, seed=7)
+    weight, sample_weight = pick_weights(weighting, weight, sample_weight)
+    kwargs = {"weight": weight, "sample_weight": sample_weight, "reduction": reduction}
+    assert_forward_backward(lambda x: ghm_c_loss(x, target, bins=10, **kwargs),
+                            lambda x: GHMReference(10)(x, target, **kwargs), logits)
+    assert calls == ([] if backend == "torch" else [0 if shape[1] <= 16 else 1])
+
+
+@pytest.mark.parametrize("shape", LARGE_SHAPES)
+@pytest.mark.parametrize("state_dtype", [torch.float32, torch.float64])
+def test_large_batches_follow_the_ema_reference(backend, shape, state_dtype, monkeypatch):
+    calls = _count_weighing_loops(monkeypatch)
+    loss = GHMCLoss(bins=8, momentum=0.6).to(state_dtype)
+    reference = GHMReference(8, momentum=0.6)
+    rtol = 1e-6 if state_dtype == torch.float32 else 1e-10  # the state's own precision
+    for seed in range(3):  # later calls read the state the earlier ones wrote
+        logits, target, _, sample_weight = random_case(*shape, seed=seed)
+        assert_forward_backward(
+            lambda x, t=target, w=sample_weight: loss(x, t, sample_weight=w),
+            lambda x, t=target, w=sample_weight: reference(x, t, sample_weight=w), logits,
+            rtol=rtol)
+        np.testing.assert_allclose(loss.running_density.double().numpy(), reference.rho,
+                                   rtol=rtol)
+    assert len(calls) == (0 if backend == "torch" else 3)
+
+
+@pytest.mark.parametrize("backend", ["compiled"], indirect=True)
+@pytest.mark.parametrize("shape", LARGE_SHAPES)
+def test_large_float32_batches_agree_across_backends(backend, shape, monkeypatch):
+    """float32 logits whose norms sit away from the bin edges (where a float32 and a float64
+    product may round to different bins): the loop and the PyTorch kernel agree."""
+    from sklimb.losses import _compiled
+
+    logits, target = bin_centred_case(10, *shape, seed=3)
+    logits = logits.float()
+    results = []
+    for enabled in (True, False):
+        monkeypatch.setattr(_compiled, "ENABLED", enabled)
+        x = logits.clone().requires_grad_()
+        value = ghm_c_loss(x, target, bins=10)
+        value.backward()
+        results.append((value.detach(), x.grad))
+    torch.testing.assert_close(results[0][0], results[1][0])
+    torch.testing.assert_close(results[0][1], results[1][1])
+    with torch.no_grad():  # no gradient asked for: the same value
+        torch.testing.assert_close(ghm_c_loss(logits, target, bins=10), results[1][0])
