@@ -200,11 +200,12 @@ class FocalLoss(ImbalanceLoss):
         logits, target = check_logits_target(logits, target)
         buffers = self._buffers  # a dict look-up; ``self.weight`` costs a module __getattr__
         weight = buffers["weight"]
-        check_class_vector_size("weight", weight, logits.shape[1])
         alpha = buffers["alpha"]
         if alpha is not None:
             if alpha.ndim == 0:  # the binary RetinaNet form
                 alpha = _alpha_weights(alpha, logits)
+            # both sizes checked before the product, which would fail with a broadcasting error
+            check_class_vector_size("weight", weight, logits.shape[1])
             check_class_vector_size("alpha", alpha, logits.shape[1])
             weight = alpha if weight is None else weight * alpha
         weights = module_example_weights(logits, target, weight, sample_weight)

@@ -197,6 +197,17 @@ def test_alpha_vector_of_wrong_length_raises():
         FocalLoss(alpha=[0.2, 0.3, 0.5])(logits, target)
 
 
+@pytest.mark.parametrize("alpha", [None, [0.1, 0.2, 0.3, 0.4]])
+def test_module_weight_of_wrong_length_raises_with_or_without_alpha(alpha):
+    """The size of ``weight`` is checked before it meets ``alpha`` (where the product would
+    fail with a broadcasting error), and without ``alpha`` with or without sample weights."""
+    logits, target, _, _, _ = random_case()
+    loss = FocalLoss(weight=[1.0, 2.0, 3.0], alpha=alpha)
+    for sample_weight in (None, torch.ones(logits.shape[0], dtype=logits.dtype)):
+        with pytest.raises(ValueError, match=r"weight has 3 entries but logits have 4 classes"):
+            loss(logits, target, sample_weight)
+
+
 # ---------------------------------------------------------------- equivalences
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 def test_gamma_zero_without_alpha_is_cross_entropy(reduction):
