@@ -88,8 +88,10 @@ def to_logits(tensor, dim):
 class SoftmaxStats:
     """``log p_t``, ``u = 1 - p_t`` and ``p`` (true entries zeroed) of a working copy ``z``.
 
-    ``z`` and ``dim`` come from :func:`working_copy`; ``z`` is modified only
-    when a ``margin`` is given.
+    ``z`` and ``dim`` come from :func:`working_copy`. A ``z`` that is not the
+    caller's logits (``owned``) is overwritten by ``log p``: on a large batch a
+    fresh tensor of its size costs thousands of page faults. Otherwise ``z`` is
+    modified only when a ``margin`` is given.
 
     Attributes
     ----------
@@ -109,12 +111,18 @@ class SoftmaxStats:
 
     __slots__ = ("dim", "log_p_sum", "log_pt", "p", "t0", "u")
 
-    def __init__(self, z, dim, target, margin=None, with_p=True, with_log_sum=False):
+    def __init__(self, z, dim, target, margin=None, with_p=True, with_log_sum=False,
+                 owned=False):
         self.dim = dim
         self.t0 = t0 = target.unsqueeze(dim)
         if margin is not None:
             z.scatter_add_(dim, t0, margin.neg().unsqueeze(dim))
-        log_p = torch.log_softmax(z, dim)
+        # in place, row by row, as PyTorch computes it (a test checks that both agree
+        # exactly); functorch's vmap has no batching rule for ``out=``
+        if owned and not torch._C._are_functorch_transforms_active():
+            log_p = torch.log_softmax(z, dim, out=z)
+        else:
+            log_p = torch.log_softmax(z, dim)
         self.log_pt = log_p.gather(dim, t0).view(-1)
         self.log_p_sum = log_p.sum(dim) if with_log_sum else None
         self.p = self.u = None

@@ -40,7 +40,8 @@ def softmax_ce_kernel(logits, target, smoothing, scale, bias, bias_scale, margin
     margin = None if margins is None else per_example(margins, target).mul_(scale)
     n_classes = logits.shape[1]
     z, dim = working_copy(logits, scale, bias, writable=margin is not None)
-    stats = SoftmaxStats(z, dim, target, margin, with_p=with_grad, with_log_sum=bool(smoothing))
+    stats = SoftmaxStats(z, dim, target, margin, with_p=with_grad, with_log_sum=bool(smoothing),
+                         owned=z is not logits)
     loss = stats.log_pt.neg()
     if smoothing:
         loss = torch.add(loss.mul_(1.0 - smoothing), stats.log_p_sum,
@@ -75,7 +76,7 @@ def softmax_cross_entropy(logits, target, weights, reduction, *, smoothing=0.0, 
     """
     chosen = compiled_for(softmax_ce_kernel, logits)
     if chosen is softmax_ce_kernel:
-        if not smoothing and native_route(logits, weights):
+        if not smoothing and native_route(logits, weights, margins):
             if bias is not None and bias_scale != 1.0:
                 bias = bias * bias_scale
             return _checked(logits, target, shifted_cross_entropy, logits, target,
@@ -95,7 +96,7 @@ def softmax_cross_entropy(logits, target, weights, reduction, *, smoothing=0.0, 
 NATIVE_MAX_ELEMENTS = 8192
 
 
-def native_route(logits, weights):
+def native_route(logits, weights, margins=None):
     """Whether :func:`shifted_cross_entropy` is cheaper than :func:`softmax_ce_kernel` (asked
     where the kernel's compiled twin, cheaper than either, does not run).
 
@@ -104,14 +105,18 @@ def native_route(logits, weights):
     fewer operations than :func:`softmax_ce_kernel`. Above that, the kernel's transposed
     working copy is faster for a few classes; with many (no transposition) the native
     route's one extra pass over the logits (the shift) costs less than the kernel's
-    passes. Sample weights (``weights`` other than ``None`` or per-class) keep the
-    kernel, and so do class weights that are not all positive on the CPU: PyTorch's
-    weighted mean is 0/0 when no example of a batch has weight, where sklimb's is 0.
+    passes, except for a scaled shift with ``margins`` (LDAM): there the kernel's working
+    copy takes the scale and the margins and is then overwritten by ``log p`` and the
+    gradient, one large tensor where the native route allocates five (each a few
+    thousand page faults on a large batch). Sample weights (``weights`` other than
+    ``None`` or per-class) keep the kernel, and so do class weights that are not all
+    positive on the CPU: PyTorch's weighted mean is 0/0 when no example of a batch has
+    weight, where sklimb's is 0.
     """
     if weights is not None and type(weights) is not PerClass:
         return False
     small = logits.numel() <= NATIVE_MAX_ELEMENTS
-    if not small and logits.shape[1] <= TRANSPOSE_MAX_CLASSES:
+    if not small and (margins is not None or logits.shape[1] <= TRANSPOSE_MAX_CLASSES):
         return False
     return weights is None or positive_on_cpu(weights.weight)
 

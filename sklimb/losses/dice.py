@@ -31,7 +31,8 @@ def dice_kernel(logits, target, alpha, smooth, weights, reduction, *, with_grad)
     every ``p_j`` has underflowed to 0 already. The true entry is
     ``-c * u = -K p_t u**alpha (u - alpha p_t)``.
     """
-    stats = SoftmaxStats(*working_copy(logits, writable=False), target)
+    z, dim = working_copy(logits, writable=False)
+    stats = SoftmaxStats(z, dim, target, owned=z is not logits)
     u, p_t = stats.u, stats.log_pt.exp()
     u_alpha = u.pow(alpha) if alpha else None
     q = p_t if u_alpha is None else u_alpha * p_t

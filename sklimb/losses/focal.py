@@ -38,7 +38,8 @@ def focal_kernel(logits, target, gamma, weights, reduction, *, with_grad):
     infinite (``gamma < 1`` at ``p_t = 1``); ``log p_t / u -> -1`` as
     ``u -> 0`` is evaluated by its series there.
     """
-    stats = SoftmaxStats(*working_copy(logits, writable=False), target)
+    z, dim = working_copy(logits, writable=False)
+    stats = SoftmaxStats(z, dim, target, owned=z is not logits)
     u, log_pt = stats.u, stats.log_pt
     u_gamma = u * u if gamma == 2.0 else u.pow(gamma)
     value, row_scale = reduce_rows(torch.mul(u_gamma, log_pt).neg_(), weights, reduction)

@@ -86,3 +86,34 @@ def test_unit_incoming_gradient_shortcut_does_not_alias(name, n_classes):
     x.grad = None
     (3.0 * value).backward()
     torch.testing.assert_close(x.grad, 3 * once, rtol=1e-14, atol=1e-300)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize(("n_samples", "n_classes"),
+                         [(1, 2), (7, 3), (1000, 5), (33, 17), (300, 100)])
+def test_log_softmax_in_place_equals_pytorchs_own(n_samples, n_classes, dtype):
+    """The kernels overwrite their working copy with ``log p`` (``out=`` the input): this
+    relies on PyTorch computing it row by row, and must give its out-of-place result
+    exactly, in both layouts."""
+    gen = torch.Generator().manual_seed(n_samples + n_classes)
+    logits = (30.0 * torch.randn(n_samples, n_classes, generator=gen)).to(dtype)
+    for z, dim in ((logits.t().contiguous(), 0), (logits.clone(), 1)):
+        expected = torch.log_softmax(z, dim)
+        out = torch.log_softmax(z, dim, out=z)
+        assert out.data_ptr() == z.data_ptr()
+        assert torch.equal(out, expected)
+
+
+@pytest.mark.parametrize("n_classes", [3, 40])
+@pytest.mark.parametrize("name", LOSSES)
+def test_the_logits_are_left_unchanged(name, n_classes):
+    """Only working copies are written in place, never the caller's logits (float32 and
+    float64, batches above every compiled loop's size limit too)."""
+    loss = LOSSES[name](n_classes)
+    for n_samples, dtype in ((23, torch.float64), (23, torch.float32), (3000, torch.float32)):
+        logits, target, weight, _ = _case(n_samples, n_classes, seed=5)
+        x = logits.to(dtype).requires_grad_(True)
+        before = x.detach().clone()
+        for kwargs in ({}, {"weight": weight}):
+            loss(x, target, **kwargs).backward()
+            assert torch.equal(x.detach(), before)
