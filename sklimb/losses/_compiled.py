@@ -23,6 +23,11 @@ A loss module registers its kernel's twin with :func:`register`;
   entries (less for some loops and for many classes, see there): above that
   PyTorch's vectorised kernels are faster than a scalar loop.
 
+Above that size a kernel may still hand the loops the part of its work that
+PyTorch does in many small passes: GHM-C (:func:`.ghm.ghm_kernel`) lets
+PyTorch compute ``softplus`` and ``sigmoid`` and bins and weighs the results in
+one loop (:func:`loop_on`).
+
 numba compiles each loop on its first call and keeps the machine code in
 its on-disk cache. Measured here (``benchmarks/bench_losses.py``), the
 first call in a new process takes 1.2-2.8 s with an empty cache and about
