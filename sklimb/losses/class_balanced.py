@@ -23,7 +23,7 @@ from ._base import (
 from ._compiled import register
 from ._fused import reduce_rows
 from ._softmax import one_vs_rest, row, to_logits
-from .cross_entropy import validated_cross_entropy
+from .cross_entropy import softmax_cross_entropy
 from .focal import focal_kernel
 
 BASES = ("softmax", "sigmoid", "focal", "sigmoid_focal")
@@ -217,7 +217,7 @@ def _class_balanced(logits, target, cb_weight, base, gamma, weight, sample_weigh
 def _class_balanced_rows(logits, target, weights, base, gamma, reduction):
     """The base loss of validated inputs, reduced with the example ``weights``."""
     if base == "softmax":
-        return validated_cross_entropy(logits, target, weights, 0.0, reduction)
+        return softmax_cross_entropy(logits, target, weights, reduction)
     if base == "focal":
         return run_loss(logits, target, focal_kernel, gamma, weights, reduction)
     sigmoid_gamma = gamma if base == "sigmoid_focal" else 0.0

@@ -7,7 +7,6 @@ import torch.nn.functional as F
 
 from ._base import (
     ImbalanceLoss,
-    check_class_vector_size,
     check_logits_target,
     check_number,
     check_reduction,
@@ -71,8 +70,12 @@ def softmax_cross_entropy(logits, target, weights, reduction, *, smoothing=0.0, 
     ``bias`` and ``margins`` have shape ``(n_classes,)`` and the logits' dtype and
     ``weights`` are example weights (a tensor of shape ``(n_samples,)``, a
     :class:`._compiled.PerClass` or ``None``); all are constants (no gradient).
-    The loss runs as one autograd node, or, where :func:`native_route` finds it
-    cheaper, as :func:`shifted_cross_entropy`.
+    The route is decided here, for every softmax cross-entropy of the package
+    (plain, weighted, smoothed, class-balanced, logit-adjusted, LDAM): the compiled
+    loop where it runs (at the batch sizes it covers it is cheaper than
+    ``F.cross_entropy`` itself, weighted or not), else PyTorch's own cross-entropy
+    where :func:`native_route` finds it the same loss and cheaper
+    (:func:`shifted_cross_entropy`), else one autograd node.
     """
     chosen = compiled_for(softmax_ce_kernel, logits)
     if chosen is softmax_ce_kernel:
@@ -128,19 +131,6 @@ def positive_on_cpu(weight):
     return weight.device.type == "cpu" and min(weight.tolist()) > 0
 
 
-def positive_buffer(module, weight):
-    """:func:`positive_on_cpu` for a module's ``weight`` buffer, computed again only when the
-    buffer is replaced or changed in place (its version counter moves): at small batches
-    the check would cost a tenth of the loss."""
-    if weight.is_inference():  # no version counter to key a cached answer on
-        return positive_on_cpu(weight)
-    cached = module.__dict__.get("_positive_weight")
-    version = weight._version
-    if cached is None or cached[0] is not weight or cached[1] != version:
-        cached = module.__dict__["_positive_weight"] = (weight, version, positive_on_cpu(weight))
-    return cached[2]
-
-
 def shifted_cross_entropy(logits, target, weight, reduction, *, scale=1.0, bias=None,
                           margins=None):
     """Cross-entropy of ``scale * logits + bias - scale * margins[y] * onehot(y)``, natively.
@@ -173,13 +163,6 @@ def _checked(logits, target, function, *args, **kwargs):
         if target.device.type == "cpu":
             raise_for_targets(target, logits.shape[1])
         raise
-
-
-def validated_cross_entropy(logits, target, weights, smoothing, reduction):
-    """Cross-entropy of validated inputs: PyTorch's own where it is the same loss."""
-    if weights is None and not smoothing:
-        return _checked(logits, target, F.cross_entropy, logits, target, reduction=reduction)
-    return softmax_cross_entropy(logits, target, weights, reduction, smoothing=smoothing)
 
 
 def cross_entropy_loss(
@@ -241,7 +224,7 @@ def cross_entropy_loss(
     label_smoothing = check_number("label_smoothing", label_smoothing, low=0.0, high=1.0,
                                    high_closed=True)
     logits, target, _, weights = prepare(logits, target, sample_weight, weight)
-    return validated_cross_entropy(logits, target, weights, label_smoothing, reduction)
+    return softmax_cross_entropy(logits, target, weights, reduction, smoothing=label_smoothing)
 
 
 class CrossEntropyLoss(ImbalanceLoss):
@@ -275,17 +258,9 @@ class CrossEntropyLoss(ImbalanceLoss):
 
     def forward(self, logits, target, sample_weight=None):
         logits, target = check_logits_target(logits, target)
-        weight = self._buffers["weight"]
-        if (sample_weight is None and not self.label_smoothing and weight is not None
-                and positive_buffer(self, weight)):
-            # PyTorch's weighted cross-entropy is this loss exactly (no batch can have a
-            # total weight of 0): one fused call
-            check_class_vector_size("weight", weight, logits.shape[1])
-            return _checked(logits, target, F.cross_entropy, logits, target,
-                            weight=weight.to(logits.dtype), reduction=self.reduction)
-        weights = module_example_weights(logits, target, weight, sample_weight)
-        return validated_cross_entropy(logits, target, weights, self.label_smoothing,
-                                       self.reduction)
+        weights = module_example_weights(logits, target, self._buffers["weight"], sample_weight)
+        return softmax_cross_entropy(logits, target, weights, self.reduction,
+                                     smoothing=self.label_smoothing)
 
     def extra_repr(self):
         return f"label_smoothing={self.label_smoothing}, {super().extra_repr()}"

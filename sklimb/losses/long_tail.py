@@ -16,7 +16,6 @@ from ._base import (
 )
 from .cross_entropy import (
     softmax_cross_entropy,
-    validated_cross_entropy,
 )
 
 
@@ -205,7 +204,7 @@ def _logit_adjusted(logits, target, log_prior, tau, weight, sample_weight, reduc
         weight = as_class_tensor("weight", weight, logits)
     weights = module_example_weights(logits, target, weight, sample_weight)
     if tau == 0.0:
-        return validated_cross_entropy(logits, target, weights, 0.0, reduction)
+        return softmax_cross_entropy(logits, target, weights, reduction)
     return softmax_cross_entropy(logits, target, weights, reduction, bias=log_prior,
                                  bias_scale=tau)
 

@@ -9,6 +9,7 @@ import torch
 
 from sklimb.losses import (
     ClassBalancedLoss,
+    CrossEntropyLoss,
     DiceLoss,
     FocalLoss,
     GHMCLoss,
@@ -44,10 +45,13 @@ def _calls(monkeypatch):
 def test_small_cpu_batches_take_the_compiled_loop(backend, monkeypatch):
     calls = _calls(monkeypatch)
     logits, target = torch.randn(64, 3), torch.randint(0, 3, (64,))
+    # plain cross-entropy too, weighted or not: the loop costs no more than F.cross_entropy
     for loss in (FocalLoss(), DiceLoss(), GHMCLoss(), LDAMLoss(COUNTS),
-                 ClassBalancedLoss(COUNTS, base="sigmoid")):
+                 ClassBalancedLoss(COUNTS, base="sigmoid"), CrossEntropyLoss(),
+                 CrossEntropyLoss(weight=[1.0, 2.0, 3.0])):
         _loss_and_grad(loss, logits, target)
-    expected = ["softmax_entry", "softmax_entry", "ghm_entry", "softmax_entry", "sigmoid_entry"]
+    expected = ["softmax_entry", "softmax_entry", "ghm_entry", "softmax_entry", "sigmoid_entry",
+                "softmax_entry", "softmax_entry"]
     assert calls == (expected if backend == "compiled" else [])
 
 

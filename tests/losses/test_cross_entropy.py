@@ -232,3 +232,47 @@ def test_label_smoothing_out_of_range_raises(value):
 def test_label_smoothing_must_be_a_number():
     with pytest.raises(ValueError, match=r"label_smoothing='0\.1'"):
         CrossEntropyLoss(label_smoothing="0.1")
+
+
+# ---------------------------------------------------------------- routes
+@pytest.mark.parametrize(("n_samples", "n_classes", "native_where_no_loop"), [
+    (64, 3, True),      # small: PyTorch's cross-entropy, where no compiled loop runs
+    (3000, 4, False),   # large, few classes: the transposed kernel is faster
+    (500, 20, True),    # many classes: PyTorch's cross-entropy at any size
+])
+def test_route_of_plain_and_weighted_cross_entropy(n_samples, n_classes, native_where_no_loop,
+                                                   backend, monkeypatch):
+    from sklimb.losses import _compiled
+    from sklimb.losses import cross_entropy as ce_module
+
+    calls = []
+    original = ce_module.shifted_cross_entropy
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(ce_module, "shifted_cross_entropy", counting)
+    gen = torch.Generator().manual_seed(0)
+    logits = torch.randn(n_samples, n_classes, generator=gen, dtype=torch.float64)
+    target = torch.randint(n_classes, (n_samples,), generator=gen)
+    positive = torch.linspace(0.5, 2.0, n_classes, dtype=torch.float64)
+    with_zero = positive.clone()
+    with_zero[0] = 0.0
+    looped = backend == "compiled" and _compiled.compiled_for(
+        ce_module.softmax_ce_kernel, logits) is not ce_module.softmax_ce_kernel
+    native = native_where_no_loop and not looped
+    for loss, expected in ((CrossEntropyLoss(), native),
+                           (CrossEntropyLoss(weight=positive), native),
+                           (CrossEntropyLoss(weight=with_zero), False),
+                           (CrossEntropyLoss(label_smoothing=0.1), False)):
+        calls.clear()
+        x = logits.clone().requires_grad_(True)
+        value = loss(x, target)
+        value.backward()
+        assert bool(calls) == expected, loss
+        weight = None if loss.weight is None else loss.weight.double()
+        reference = F.cross_entropy(logits, target, weight=weight,
+                                    label_smoothing=loss.label_smoothing)
+        if weight is None or bool((weight > 0).all()):
+            torch.testing.assert_close(value.detach(), reference, rtol=1e-10, atol=1e-12)
