@@ -58,7 +58,8 @@ ENABLED = os.environ.get("SKLIMB_NUMBA", "1") != "0"
 #: the losses of :func:`._loops.softmax_rows`
 CROSS_ENTROPY, FOCAL, DICE = 0, 1, 2
 
-_REDUCTIONS = {"mean": 0, "sum": 1, "none": 2}
+#: how the loops of :mod:`._loops` are told the reduction
+REDUCTION_CODES = {"mean": 0, "sum": 1, "none": 2}
 _NUMPY_DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
 #: an empty array of each dtype the loops take: its type tells a loop the dtype behind an address
 EMPTY = {dtype: np.empty(0, numpy_dtype) for dtype, numpy_dtype in _NUMPY_DTYPES.items()}
@@ -162,7 +163,7 @@ class CompiledKernel:
                      0 if weights is None else weights.data_ptr(),
                      0 if class_weight is None else class_weight.data_ptr(),
                      0 if rows is None else rows.data_ptr(),
-                     n_samples, n_classes, EMPTY[dtype], _REDUCTIONS[reduction],
+                     n_samples, n_classes, EMPTY[dtype], REDUCTION_CODES[reduction],
                      *self.arrange(args, dtype))
         entry = self.entries.get(dtype) or self.compile(dtype, loop_args)
         call = (x, rows, entry, loop_args)

@@ -14,7 +14,7 @@ from ._base import (
     prepare,
     run_loss,
 )
-from ._compiled import _REDUCTIONS, EMPTY, loop_on, register
+from ._compiled import EMPTY, REDUCTION_CODES, loop_on, register
 from ._fused import reduce_rows
 from ._softmax import one_vs_rest, row, to_logits
 
@@ -67,6 +67,12 @@ def ghm_kernel(logits, target, bins, running_density, momentum, update, weights,
     ``softplus(a)``, its gradient norm ``g = sigmoid(a) = |sigmoid(x) - y|``
     and ``d softplus(a) / d a = g``. The
     harmonizing weights are constants of the gradient, as in the paper.
+
+    Where the compiled loops can run (numba, CPU, float32/float64, and an EMA state they
+    can update in place), PyTorch computes ``softplus`` and ``sigmoid`` and
+    :func:`._loops.ghm_weigh` does the binning and weighting, the work of about ten
+    operations below, in two passes. This kernel itself runs where the loop's compiled
+    twin does not: batches above its size limit, or no numba.
     """
     bce, g, t0, dim = one_vs_rest(logits, target)
     weigh = loop_on("ghm_weigh", logits) if _loop_takes_state((bins, running_density)) else None
@@ -101,7 +107,7 @@ def _weigh_in_loop(weigh, bce, g, target, dim, bins, running_density, momentum, 
              else running_density.numpy())
     w = EMPTY[dtype] if weights is None else weights.detach().to(dtype).contiguous().numpy()
     total = weigh(bce.numpy(), g.numpy(), target.contiguous().numpy(), dim, int(bins), state,
-                  float(momentum), bool(update), w, _REDUCTIONS[reduction],
+                  float(momentum), bool(update), w, REDUCTION_CODES[reduction],
                   EMPTY[dtype] if rows is None else rows.numpy(), bool(with_grad))
     return torch.scalar_tensor(total, dtype=dtype) if rows is None else rows
 
