@@ -277,11 +277,27 @@ class ClassBalancedLoss(ImbalanceLoss):
         buffers = self._buffers
         class_weight, weight = buffers["class_weight"], buffers["weight"]
         check_class_vector_size("class_counts", class_weight, logits.shape[1])
-        check_class_vector_size("weight", weight, logits.shape[1])
-        weight = class_weight if weight is None else class_weight * weight
+        if weight is not None:
+            check_class_vector_size("weight", weight, logits.shape[1])
+            weight = self._combined_weight(class_weight, weight)
+        else:
+            weight = class_weight
         weights = module_example_weights(logits, target, weight, sample_weight)
         return _class_balanced_rows(logits, target, weights, self.base, self.gamma,
                                     self.reduction)
+
+    def _combined_weight(self, class_weight, weight):
+        """``class_weight * weight``, computed again only when either buffer is replaced or
+        changed in place (its version counter moves), not at every call."""
+        if class_weight.is_inference() or weight.is_inference():  # no version counters
+            return class_weight * weight
+        key = (class_weight._version, weight._version)
+        cached = self.__dict__.get("_combined")
+        if (cached is None or cached[0] is not class_weight or cached[1] is not weight
+                or cached[2] != key):
+            cached = self.__dict__["_combined"] = (class_weight, weight, key,
+                                                   class_weight * weight)
+        return cached[3]
 
     def extra_repr(self):
         return (f"beta={self.beta}, base={self.base!r}, gamma={self.gamma}, "

@@ -336,3 +336,31 @@ def test_class_counts_of_wrong_length_raise():
         class_balanced_loss(logits, target, class_counts=[10, 5, 1])
     with pytest.raises(ValueError, match="class_counts has 3 entries but logits have 4"):
         ClassBalancedLoss(class_counts=[10, 5, 1], base="sigmoid")(logits, target)
+
+
+def test_module_weight_changes_are_seen_after_the_product_is_cached():
+    """The product of the class-balanced and the user's weights is kept between calls; a
+    buffer changed in place, or replaced, must still change the loss."""
+    logits, target = torch.randn(40, 3, dtype=torch.float64), torch.randint(0, 3, (40,))
+    counts = [50, 10, 4]
+
+    def expected(weight):
+        return class_balanced_loss(logits, target, class_counts=counts, weight=weight)
+
+    loss = ClassBalancedLoss(counts, weight=[1.0, 2.0, 3.0])
+    torch.testing.assert_close(loss(logits, target), expected([1.0, 2.0, 3.0]))
+    with torch.no_grad():
+        loss.weight[1] = 0.5  # in place
+    torch.testing.assert_close(loss(logits, target), expected([1.0, 0.5, 3.0]))
+    loss.weight = torch.tensor([3.0, 1.0, 1.0])  # replaced
+    torch.testing.assert_close(loss(logits, target), expected([3.0, 1.0, 1.0]))
+    with torch.no_grad():
+        loss.class_weight.mul_(2.0)  # the class-balanced weights, in place
+    torch.testing.assert_close(loss(logits, target),
+                               2.0 * expected([3.0, 1.0, 1.0]) / 2.0)  # mean: scale cancels
+    loss.reduction = "sum"
+    torch.testing.assert_close(
+        loss(logits, target),
+        2.0 * class_balanced_loss(logits, target, class_counts=counts, weight=[3.0, 1.0, 1.0],
+                                  reduction="sum"))
+
