@@ -30,7 +30,7 @@ one loop (:func:`loop_on`).
 
 numba compiles each loop on its first call and keeps the machine code in
 its on-disk cache. Measured here (``benchmarks/bench_losses.py``), the
-first call in a new process takes 1.2-2.8 s with an empty cache and about
+first call in a new process takes 1.2-2.9 s with an empty cache and about
 0.3 s with the cache filled, most of it ``import numba``, which happens on
 that first call and not when sklimb is imported.
 """
@@ -278,7 +278,7 @@ def loop_on(name, tensor):
 def warm_up():
     """Compile every loop for float32 logits, or load it from numba's cache, untimed.
 
-    The first call of a loop in a process compiles it (1.2-2.8 s with an empty cache)
+    The first call of a loop in a process compiles it (1.2-2.9 s with an empty cache)
     or loads it (about 0.3 s, mostly ``import numba``); a caller that times fits, such
     as :func:`sklimb.compare`, calls this first so that the cost is not reported as the
     fit time of whichever strategy happens to run first. Does nothing without numba.
