@@ -226,10 +226,8 @@ def address(tensor, dtype):
 
 
 def _constant(tensor, dtype):
-    """Weights as a contiguous tensor of ``dtype`` (``None`` passes through); the loop reads
-    them through their address, whether they require a gradient or not."""
-    if tensor is None:
-        return None
+    """Weights as a contiguous tensor of ``dtype``; the loop reads them through their
+    address, whether they require a gradient or not."""
     if tensor.dtype != dtype:
         tensor = tensor.to(dtype)
     return tensor if tensor.is_contiguous() else tensor.contiguous()

@@ -411,10 +411,11 @@ def ghm_weigh(bce, g, t, dim, bins, running_density, momentum, update, w, reduct
     bin_weight = ghm_bin_weights(counts, n * n_classes, running_density, momentum, update)
     has_w = w.shape[0] > 0
     norm = mean_norm(w, n, reduction)
+    scale = norm / n_classes  # of every row's gradient, times its example weight
     loss = np.zeros(n)
     if dim == 1:
         for i in range(n):
-            row_scale = (w[i] if has_w else 1.0) * norm / n_classes
+            row_scale = (w[i] if has_w else 1.0) * scale
             total = 0.0
             for c in range(n_classes):
                 gi = g[i, c]
@@ -432,7 +433,7 @@ def ghm_weigh(bce, g, t, dim, bins, running_density, momentum, update, w, reduct
                 beta = bin_weight[ghm_bin(gi, bins)]
                 loss[i] += beta * bce[c, i]
                 if with_grad:
-                    g[c, i] = (w[i] if has_w else 1.0) * norm / n_classes * beta * gi
+                    g[c, i] = (w[i] if has_w else 1.0) * scale * beta * gi
         if with_grad:
             for i in range(n):
                 g[t[i], i] = -g[t[i], i]

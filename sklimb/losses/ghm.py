@@ -75,7 +75,7 @@ def ghm_kernel(logits, target, bins, running_density, momentum, update, weights,
     twin does not: batches above its size limit, or no numba.
     """
     bce, g, t0, dim = one_vs_rest(logits, target)
-    weigh = loop_on("ghm_weigh", logits) if _loop_takes_state((bins, running_density)) else None
+    weigh = loop_on("ghm_weigh", logits) if _loop_can_update(running_density) else None
     if weigh is not None:  # the binning and weighting passes in a compiled loop
         value = _weigh_in_loop(weigh, bce, g, target, dim, bins, running_density, momentum,
                                update, weights, reduction, with_grad)
@@ -122,10 +122,9 @@ def _ghm_loop_params(args, dtype):
             bool(args[3]))
 
 
-def _loop_takes_state(args):
-    """Whether the loop can update this EMA state in place (a contiguous float32/float64 CPU
-    tensor); a half-precision or accelerator state goes to the PyTorch kernel."""
-    state = args[1]
+def _loop_can_update(state):
+    """Whether a loop can update this EMA state in place (a contiguous float32/float64 CPU
+    tensor, or ``None``); a half-precision or accelerator state goes to the PyTorch kernel."""
     return state is None or (state.dtype in _STATE_BITS and state.is_cpu
                              and state.is_contiguous())
 
@@ -133,7 +132,8 @@ def _loop_takes_state(args):
 _STATE_BITS = {torch.float32: 32, torch.float64: 64}
 
 
-register(ghm_kernel, "ghm_entry", _ghm_loop_params, share=1 / 4, accepts=_loop_takes_state)
+register(ghm_kernel, "ghm_entry", _ghm_loop_params, share=1 / 4,
+         accepts=lambda args: _loop_can_update(args[1]))
 
 
 def ghm_c_loss(

@@ -14,9 +14,7 @@ from ._base import (
     module_example_weights,
     required_class_counts,
 )
-from .cross_entropy import (
-    softmax_cross_entropy,
-)
+from .cross_entropy import softmax_cross_entropy
 
 
 def ldam_margins(class_counts, max_margin=0.5):
@@ -203,10 +201,9 @@ def _logit_adjusted(logits, target, log_prior, tau, weight, sample_weight, reduc
     if not trusted:
         weight = as_class_tensor("weight", weight, logits)
     weights = module_example_weights(logits, target, weight, sample_weight)
-    if tau == 0.0:
-        return softmax_cross_entropy(logits, target, weights, reduction)
-    return softmax_cross_entropy(logits, target, weights, reduction, bias=log_prior,
-                                 bias_scale=tau)
+    # tau = 0 is plain cross-entropy: no bias, so that it takes cross-entropy's own route
+    return softmax_cross_entropy(logits, target, weights, reduction,
+                                 bias=None if tau == 0.0 else log_prior, bias_scale=tau)
 
 
 class LDAMLoss(ImbalanceLoss):
