@@ -25,10 +25,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._compiled import PerClass, compiled_for
+from ._compiled import PerClass, available, compiled_for
 from ._fused import apply_kernel, reduce_rows
+from ._plan import recorded
 
 REDUCTIONS = ("mean", "sum", "none")
+_UNSET = object()
 
 
 def check_reduction(reduction):
@@ -309,7 +311,10 @@ def prepare(logits, target, sample_weight, weight):
 class ImbalanceLoss(nn.Module):
     """Base class: stores the class ``weight`` buffer and the ``reduction``.
 
-    Subclasses implement ``forward(logits, target, sample_weight=None)``.
+    A subclass implements ``forward(logits, target, sample_weight=None)``. The
+    losses of this package implement ``_compute`` with the same arguments instead,
+    and inherit :meth:`forward`, which repeats an earlier call's compiled loop on
+    new inputs where the result is the same (:mod:`._plan`).
     ``requires_class_counts`` tells :class:`~sklimb.ImbalancedNetClassifier`
     that the loss must be built with the training ``class_counts``;
     ``corrects_class_frequency`` that the loss already compensates for the
@@ -323,10 +328,55 @@ class ImbalanceLoss(nn.Module):
     # through ``nn.Module.__getattr__``, which costs more than half a microsecond, a
     # measurable share of a loss at small batches (see benchmarks/bench_losses.py).
 
+    #: the :class:`._plan.CallPlan` of an earlier call, replayed by :meth:`forward`
+    _plan = None
+
     def __init__(self, weight=None, reduction="mean"):
         super().__init__()
         self.reduction = check_reduction(reduction)
         self.register_buffer("weight", as_class_vector("weight", weight))
+
+    def forward(self, logits, target, sample_weight=None):
+        """The loss of ``logits`` (shape ``(n_samples, n_classes)``) for the class indices
+        ``target`` (shape ``(n_samples,)``), with optional per-example ``sample_weight``.
+
+        Without ``sample_weight`` and where the compiled loops run, a call that can repeat
+        an earlier one's loop with new logits and targets does so (:mod:`._plan`); the
+        result is the same.
+        """
+        if sample_weight is None:
+            plan = self._plan
+            if plan is not None:
+                try:
+                    value = plan.replay(self._buffers, logits, target)
+                except (IndexError, RuntimeError):  # raised by the loop: a target out of range
+                    raise_for_targets(target, plan.n_classes)
+                    raise
+                if value is not None:
+                    return value
+            if available():
+                return recorded(self, self._compute, logits, target)
+        return self._compute(logits, target, sample_weight)
+
+    def _compute(self, logits, target, sample_weight):
+        raise NotImplementedError(
+            f"{type(self).__name__} must implement forward(logits, target, sample_weight=None).")
+
+    def __setattr__(self, name, value):
+        # a hyperparameter set to another value (or a module moved between train() and
+        # eval()) changes the loss: the prepared call no longer applies
+        if self._plan is not None and self.__dict__.get(name, _UNSET) is not value:
+            self.__dict__["_plan"] = None
+        super().__setattr__(name, value)
+
+    def __delattr__(self, name):
+        self.__dict__.pop("_plan", None)
+        super().__delattr__(name)
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop("_plan", None)  # addresses and compiled code belong to this process
+        return state
 
     def class_log_shift(self):
         r"""How training with this loss shifts the class distribution, in log scale.

@@ -38,6 +38,7 @@ that first call and not when sklimb is imported.
 from __future__ import annotations
 
 import os
+import threading
 import warnings
 
 import numpy as np
@@ -168,8 +169,22 @@ class CompiledKernel:
         entry = self.entries.get(dtype) or self.compile(dtype, loop_args)
         call = (x, rows, entry, loop_args)
         if logits.requires_grad and torch.is_grad_enabled():
-            return _apply_loop_node(logits, self, call)
-        return LoopNode.forward(None, logits, self, call)
+            value = _apply_loop_node(logits, self, call)
+        else:
+            value = LoopNode.forward(None, logits, self, call)
+        calls = RECORDING.calls
+        if calls is not None:  # a loss module's forward pass is being recorded (see ._plan)
+            calls.append((value, self, dtype, entry, loop_args, (class_weight, args)))
+        return value
+
+
+class _Recording(threading.local):
+    #: per thread, the list :meth:`CompiledKernel.run` appends its calls to while
+    #: :func:`._plan.recorded` runs a loss module's forward pass; ``None`` otherwise
+    calls = None
+
+
+RECORDING = _Recording()
 
 
 class LoopNode(ValueAndGrad):

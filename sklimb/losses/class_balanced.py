@@ -272,7 +272,7 @@ class ClassBalancedLoss(ImbalanceLoss):
         """``log(weight)`` plus the log class-balanced weights."""
         return add_log_shifts(super().class_log_shift(), log_or_none(self.class_weight))
 
-    def forward(self, logits, target, sample_weight=None):
+    def _compute(self, logits, target, sample_weight):
         logits, target = check_logits_target(logits, target)
         buffers = self._buffers
         class_weight, weight = buffers["class_weight"], buffers["weight"]

@@ -256,7 +256,7 @@ class CrossEntropyLoss(ImbalanceLoss):
             "label_smoothing", label_smoothing, low=0.0, high=1.0, high_closed=True
         )
 
-    def forward(self, logits, target, sample_weight=None):
+    def _compute(self, logits, target, sample_weight):
         logits, target = check_logits_target(logits, target)
         weights = module_example_weights(logits, target, self._buffers["weight"], sample_weight)
         return softmax_cross_entropy(logits, target, weights, self.reduction,

@@ -154,7 +154,7 @@ class DiceLoss(ImbalanceLoss):
         self.alpha = check_number("alpha", alpha, low=0.0)
         self.smooth = check_number("smooth", smooth, low=0.0, low_closed=False)
 
-    def forward(self, logits, target, sample_weight=None):
+    def _compute(self, logits, target, sample_weight):
         logits, target = check_logits_target(logits, target)
         weights = module_example_weights(logits, target, self._buffers["weight"], sample_weight)
         return run_loss(logits, target, dice_kernel, self.alpha, self.smooth, weights,

@@ -197,7 +197,7 @@ class FocalLoss(ImbalanceLoss):
             alpha = torch.stack([1.0 - alpha, alpha])
         return add_log_shifts(super().class_log_shift(), log_or_none(alpha))
 
-    def forward(self, logits, target, sample_weight=None):
+    def _compute(self, logits, target, sample_weight):
         logits, target = check_logits_target(logits, target)
         buffers = self._buffers  # a dict look-up; ``self.weight`` costs a module __getattr__
         weight = buffers["weight"]

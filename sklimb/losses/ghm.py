@@ -245,7 +245,7 @@ class GHMCLoss(ImbalanceLoss):
         self.momentum = check_number("momentum", momentum, low=0.0, high=1.0)
         self.register_buffer("running_density", torch.zeros(self.bins))
 
-    def forward(self, logits, target, sample_weight=None):
+    def _compute(self, logits, target, sample_weight):
         logits, target = check_logits_target(logits, target)
         buffers = self._buffers
         state = buffers["running_density"]

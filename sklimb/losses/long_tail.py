@@ -241,7 +241,7 @@ class LDAMLoss(ImbalanceLoss):
         self.scale = check_number("scale", scale, low=0.0, low_closed=False)
         self.register_buffer("margins", ldam_margins(counts, self.max_margin))
 
-    def forward(self, logits, target, sample_weight=None):
+    def _compute(self, logits, target, sample_weight):
         buffers = self._buffers
         return _ldam(logits, target, buffers["margins"], self.scale, buffers["weight"],
                      sample_weight, self.reduction, trusted=True)
@@ -290,7 +290,7 @@ class LogitAdjustedLoss(ImbalanceLoss):
         adjustment = None if self.tau == 0.0 else -self.tau * self.log_prior.detach()
         return add_log_shifts(super().class_log_shift(), adjustment)
 
-    def forward(self, logits, target, sample_weight=None):
+    def _compute(self, logits, target, sample_weight):
         buffers = self._buffers
         return _logit_adjusted(logits, target, buffers["log_prior"], self.tau, buffers["weight"],
                                sample_weight, self.reduction, trusted=True)
