@@ -24,9 +24,13 @@ A loss module registers its kernel's twin with :func:`register`;
   PyTorch's vectorised kernels are faster than a scalar loop.
 
 Above that size a kernel may still hand the loops the part of its work that
-PyTorch does in many small passes: GHM-C (:func:`.ghm.ghm_kernel`) lets
-PyTorch compute ``softplus`` and ``sigmoid`` and bins and weighs the results in
-one loop (:func:`loop_on`).
+PyTorch does in many passes (:func:`loop_on`), keeping PyTorch's vectorised
+transcendental functions: GHM-C (:func:`.ghm.ghm_kernel`) lets PyTorch compute
+``softplus`` and ``sigmoid`` and bins and weighs the results in one loop; the
+softmax cross-entropies with many classes (plain with smoothing or sample
+weights, LDAM, logit-adjusted, class-balanced) make the shifted logits in one
+loop, let PyTorch take their softmax, and compute the losses and the gradient
+in a second loop.
 
 numba compiles each loop on its first call and keeps the machine code in
 its on-disk cache. Measured here (``benchmarks/bench_losses.py``), the

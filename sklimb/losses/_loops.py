@@ -42,12 +42,15 @@ from .focal import SERIES_BELOW
 TINY = np.finfo(np.float64).tiny
 
 
-def _jit(function):
-    """``numba.njit`` with an on-disk cache where numba finds a writable place for one."""
+def _jit(function=None, **options):
+    """``numba.njit`` with an on-disk cache where numba finds a writable place for one;
+    ``options`` go to ``numba.njit`` (``@_jit(fastmath=...)``)."""
+    if function is None:
+        return lambda function: _jit(function, **options)
     try:
-        return numba.njit(cache=True, nogil=True)(function)
+        return numba.njit(cache=True, nogil=True, **options)(function)
     except RuntimeError:  # no cache locator (a read-only install without a user cache dir)
-        return numba.njit(nogil=True)(function)
+        return numba.njit(nogil=True, **options)(function)
 
 
 @intrinsic
@@ -379,6 +382,91 @@ def ghm_rows(x, t, bins, running_density, momentum, update, w, reduction, value,
         else:
             total += weight * loss
     return total * norm
+
+
+# Reassociation lets LLVM vectorise the row sums below (float64 sums of a row's values, whose
+# order changes only their last bits).
+@_jit(fastmath={"reassoc"})
+def shifted_rows(x, t, scale, bias, margin, z, z_true, z_sum):
+    """``z = scale * x + bias``, ``scale * margin[t]`` off each true entry, with the true
+    entry and the sum of each row of ``z`` (into ``z_true`` and ``z_sum``).
+
+    The first pass of :func:`.cross_entropy.softmax_ce_kernel` on a large batch with many
+    classes (``x`` and ``z`` of shape ``(n, C)``); ``bias`` and ``margin`` are per class,
+    or empty for none.
+    """
+    n, n_classes = x.shape
+    has_bias = bias.shape[0] > 0
+    has_margin = margin.shape[0] > 0
+    for i in range(n):
+        ti = t[i]
+        if ti < 0 or ti >= n_classes:
+            raise IndexError("target out of range")
+        total = 0.0
+        if has_bias:
+            for c in range(n_classes):
+                z[i, c] = scale * x[i, c] + bias[c]
+                total += z[i, c]
+        else:
+            for c in range(n_classes):
+                z[i, c] = scale * x[i, c]
+                total += z[i, c]
+        if has_margin:
+            unshifted = z[i, ti]
+            z[i, ti] = unshifted - scale * margin[ti]
+            total += z[i, ti] - unshifted
+        z_true[i] = z[i, ti]
+        z_sum[i] = total
+
+
+@_jit(fastmath={"reassoc"})
+def softmax_ce_rows(p, t, x, scale, bias, z_true, z_sum, smoothing, tiny, coef, constant, loss):
+    """Per-example label-smoothed cross-entropy, and its gradient written over ``p``.
+
+    The last pass of :func:`.cross_entropy.softmax_ce_kernel` on a large batch with many
+    classes: ``p`` holds ``softmax(z)``, computed by PyTorch (whose vectorised ``exp`` a
+    scalar loop does not match), for the ``z`` that :func:`shifted_rows` made from ``x``,
+    with its true entries and row sums. Each row, read while it is in the cache, gives:
+
+    * ``log p_t = log(p_t)``, as exact as ``z_t - logsumexp(z)`` while ``p_t`` is a normal
+      number (``>= tiny``). Below, where ``p_t`` lost its digits or underflowed to 0,
+      ``log p_t = z_t - (z_j - log p_j)`` for the row's largest probability ``p_j``
+      (at least ``1 / C``), with ``z_j = scale * x_j + bias_j``;
+    * ``loss[i] = -(1 - eps) log p_t - eps / C * sum_c log p_c``, with
+      ``sum_c log p_c = z_sum - C * logsumexp(z)`` and ``logsumexp(z) = z_t - log p_t``;
+    * the gradient ``c_i * (p - eps / C)``, true entry ``-c_i * (u - eps * (1 - 1/C))``, with
+      ``u`` the sum of the other probabilities (``1 - p_t`` without its cancellation, see
+      :mod:`._softmax`) and ``c_i = coef[i]``, or ``constant`` when ``coef`` is empty.
+    """
+    n, n_classes = p.shape
+    has_coef = coef.shape[0] > 0
+    has_bias = bias.shape[0] > 0
+    offset = smoothing / n_classes
+    true_offset = smoothing * (1.0 - 1.0 / n_classes)
+    for i in range(n):
+        ti = t[i]
+        p_t = p[i, ti]
+        p[i, ti] = 0.0
+        u = 0.0
+        for c in range(n_classes):
+            u += p[i, c]
+        if p_t >= tiny:
+            log_pt = math.log(p_t)
+        else:  # rare: a scalar search of the row
+            j = 0
+            for c in range(n_classes):
+                if p[i, c] > p[i, j]:
+                    j = c
+            z_j = scale * x[i, j] + (bias[j] if has_bias else 0.0)
+            log_pt = z_true[i] - z_j + math.log(p[i, j])
+        row_loss = -(1.0 - smoothing) * log_pt
+        if smoothing > 0.0:
+            row_loss -= offset * (z_sum[i] - n_classes * (z_true[i] - log_pt))
+        loss[i] = row_loss
+        ci = coef[i] if has_coef else constant
+        for c in range(n_classes):
+            p[i, c] = ci * (p[i, c] - offset)
+        p[i, ti] = -ci * (u - true_offset)
 
 
 @_jit

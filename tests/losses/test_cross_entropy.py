@@ -2,12 +2,13 @@
 
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 from torch.autograd import gradcheck
 
-from sklimb.losses import CrossEntropyLoss, cross_entropy_loss
+from sklimb.losses import CrossEntropyLoss, _compiled, cross_entropy_loss
 
 from ._reference import (
     HALF_DTYPES,
@@ -276,3 +277,72 @@ def test_route_of_plain_and_weighted_cross_entropy(n_samples, n_classes, native_
                                     label_smoothing=loss.label_smoothing)
         if weight is None or bool((weight > 0).all()):
             torch.testing.assert_close(value.detach(), reference, rtol=1e-10, atol=1e-12)
+
+
+# ---------------------------------------------------------------- large batches, many classes
+# above the compiled loops' size limit with more than TRANSPOSE_MAX_CLASSES classes, the
+# kernel's gradient runs in the loops of _loops (shifted_rows, softmax_ce_rows) around
+# PyTorch's softmax where numba is installed (the "compiled" backend), in PyTorch otherwise
+MANY_CLASSES_SHAPE = (500, 24)  # 12000 logits, above the 8192 of the loops at 24 classes
+
+
+def _count_row_loops(monkeypatch):
+    calls = []
+    module = _compiled.loops()
+    if module is not None:
+        rows = module.softmax_ce_rows
+
+        def counting(*args):
+            calls.append(args[0].shape)
+            return rows(*args)
+
+        monkeypatch.setattr(module, "softmax_ce_rows", counting)
+    return calls
+
+
+def _with_extreme_rows(logits, target, dtype):
+    """Random rows, and rows where p_t is 1 to the last bit, underflows to 0 or is a
+    subnormal number in ``dtype``."""
+    logits, target = logits.clone(), target.clone()
+    huge = 1e4
+    logits[0] = -huge
+    logits[0, target[0]] = huge  # p_t = 1
+    logits[1] = 0.0
+    logits[1, (target[1] + 1) % logits.shape[1]] = huge  # p_t = exp(-1e4): underflows
+    # p_t just below the smallest normal number of the dtype
+    logits[2] = 0.0
+    logits[2, target[2]] = np.log(torch.finfo(dtype).tiny) - 3.0
+    return logits.to(dtype), target
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.2])
+@pytest.mark.parametrize("weighting", WEIGHTINGS)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_large_batches_with_many_classes_match_reference(backend, reduction, weighting,
+                                                         label_smoothing, dtype, monkeypatch):
+    calls = _count_row_loops(monkeypatch)
+    logits, target, weight, sample_weight = random_case(*MANY_CLASSES_SHAPE, seed=3)
+    logits, target = _with_extreme_rows(logits, target, dtype)
+    weight, sample_weight = pick_weights(weighting, weight, sample_weight)
+    kwargs = {"weight": weight, "sample_weight": sample_weight,
+              "label_smoothing": label_smoothing, "reduction": reduction}
+    tolerance = {"rtol": 1e-4, "atol": 1e-6} if dtype == torch.float32 else \
+        {"rtol": 1e-9, "atol": 1e-12}
+    assert_forward_backward(lambda x: cross_entropy_loss(x, target, **kwargs),
+                            lambda x: ce_reference(x, target, **kwargs), logits, **tolerance)
+    # plain cross-entropy takes PyTorch's own at this size (the functional form passes class
+    # weights to the kernels as example weights)
+    native = label_smoothing == 0.0 and weighting == "none"
+    assert calls == ([] if backend == "torch" or native else [MANY_CLASSES_SHAPE])
+
+
+def test_large_batches_with_many_classes_propagate_nan(backend):
+    logits, target, _, _ = random_case(*MANY_CLASSES_SHAPE, seed=4)
+    logits = logits.float()
+    logits[5, 3] = float("nan")
+    x = logits.requires_grad_()
+    value = cross_entropy_loss(x, target, label_smoothing=0.1, reduction="none")
+    value.sum().backward()
+    assert torch.isnan(value[5]) and torch.isfinite(value[torch.arange(len(value)) != 5]).all()
+    assert torch.isnan(x.grad[5]).all() and torch.isfinite(x.grad[:5]).all()

@@ -467,3 +467,34 @@ def test_batch_of_zero_weight_examples_gives_zero(loss):
     value.backward()
     assert value.item() == 0.0
     assert torch.equal(logits.grad, torch.zeros_like(logits))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("weighting", WEIGHTINGS)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("loss", ["ldam", "logit_adjusted"])
+def test_large_batches_with_many_classes_match_reference(backend, route, loss, reduction,
+                                                         weighting, dtype):
+    """Above the loops' size limit with many classes, the kernel (LDAM; the logit-adjusted
+    loss where sample weights keep it off the native route) computes its gradient in
+    compiled loops around PyTorch's softmax where numba is installed."""
+    n_classes = 24
+    logits, target, weight, sample_weight = random_case(500, n_classes, seed=5)
+    logits[0] = -1e4
+    logits[0, target[0]] = 1e4  # p_t = 1
+    logits[1, (target[1] + 1) % n_classes] = 1e4  # p_t underflows to 0
+    logits = logits.to(dtype)
+    weight, sample_weight = pick_weights(weighting, weight, sample_weight)
+    counts = [int(c) for c in torch.randint(1, 300, (n_classes,),
+                                            generator=torch.Generator().manual_seed(5))]
+    kwargs = {"class_counts": counts, "weight": weight, "sample_weight": sample_weight,
+              "reduction": reduction}
+    if loss == "ldam":
+        functional, reference = ldam_loss, ldam_reference
+        kwargs["scale"] = 5.0
+    else:
+        functional, reference = logit_adjusted_loss, logit_adjusted_reference
+        kwargs["tau"] = 1.5
+    assert_forward_backward(lambda x: functional(x, target, **kwargs),
+                            lambda x: reference(x, target, **kwargs), logits,
+                            **SATURATION_TOLERANCE[dtype])
