@@ -30,7 +30,9 @@ transcendental functions: GHM-C (:func:`.ghm.ghm_kernel`) lets PyTorch compute
 softmax cross-entropies with many classes (plain with smoothing or sample
 weights, LDAM, logit-adjusted, class-balanced) make the shifted logits in one
 loop, let PyTorch take their softmax, and compute the losses and the gradient
-in a second loop.
+in a second loop; the one-vs-rest class-balanced losses with many classes let
+PyTorch compute ``softplus`` and ``sigmoid`` of the logits and compute the true
+entries, the losses and the gradient in one loop.
 
 numba compiles each loop on its first call and keeps the machine code in
 its on-disk cache. Measured here (``benchmarks/bench_losses.py``), the

@@ -469,6 +469,45 @@ def softmax_ce_rows(p, t, x, scale, bias, z_true, z_sum, smoothing, tiny, coef, 
         p[i, ti] = -ci * (u - true_offset)
 
 
+@_jit(fastmath={"reassoc"})
+def sigmoid_ce_rows(bce, g, g_gamma, x_true, t, gamma, coef, constant, loss):
+    """Per-example one-vs-rest (focal) BCE, and its gradient written over ``g``.
+
+    For a large batch with many classes (``(n, C)`` arrays), after PyTorch's vectorised
+    ``bce = softplus(x)``, ``g = sigmoid(x)`` and, for ``gamma > 0``, ``g_gamma = g**gamma``
+    (empty for ``gamma == 0``), all of the logits as they are: each row's true entry is
+    replaced by the functions of ``-x_t`` (``x_true``, the true logits, gathered by the
+    caller: reading them here, one cache miss per row, would stall the pass), computed here
+    exactly, and the row, read while it is in the cache, gives the loss of
+    :func:`.class_balanced.sigmoid_kernel` and its gradient, scaled by ``coef[i]``
+    (``constant`` when ``coef`` is empty), the true entry's sign restored.
+    """
+    n, n_classes = g.shape
+    has_coef = coef.shape[0] > 0
+    focal = gamma > 0.0
+    for i in range(n):
+        ti = t[i]
+        if ti < 0 or ti >= n_classes:
+            raise IndexError("target out of range")
+        softplus, sigmoid = softplus_sigmoid(-x_true[i])
+        bce[i, ti] = softplus
+        g[i, ti] = sigmoid
+        ci = coef[i] if has_coef else constant
+        total = 0.0
+        if focal:
+            g_gamma[i, ti] = sigmoid ** gamma
+            for c in range(n_classes):
+                gc = g[i, c]
+                total += g_gamma[i, c] * bce[i, c]
+                g[i, c] = ci * g_gamma[i, c] * (gamma * (1.0 - gc) * bce[i, c] + gc)
+        else:
+            for c in range(n_classes):
+                total += bce[i, c]
+                g[i, c] = ci * g[i, c]
+        g[i, ti] = -g[i, ti]
+        loss[i] = total
+
+
 @_jit
 def ghm_weigh(bce, g, t, dim, bins, running_density, momentum, update, w, reduction, value,
               with_grad):

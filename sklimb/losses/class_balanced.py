@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from ._base import (
     ImbalanceLoss,
@@ -20,9 +21,9 @@ from ._base import (
     required_class_counts,
     run_loss,
 )
-from ._compiled import register
-from ._fused import reduce_rows
-from ._softmax import one_vs_rest, row, to_logits
+from ._compiled import EMPTY, loop_on, register
+from ._fused import reduce_rows, row_scale
+from ._softmax import TRANSPOSE_MAX_CLASSES, one_vs_rest, row, to_logits
 from .cross_entropy import softmax_cross_entropy
 from .focal import focal_kernel
 
@@ -119,6 +120,10 @@ def sigmoid_kernel(logits, target, gamma, weights, reduction, *, with_grad):
     with respect to the logits. :func:`._softmax.one_vs_rest` computes ``softplus(a)`` and
     ``sigmoid(a)``.
     """
+    if with_grad and logits.shape[1] > TRANSPOSE_MAX_CLASSES:
+        rows = loop_on("sigmoid_ce_rows", logits)
+        if rows is not None:
+            return _many_classes_in_loop(rows, logits, target, gamma, weights, reduction)
     bce, g, t0, dim = one_vs_rest(logits, target, with_sigmoid=with_grad or bool(gamma))
     if gamma:
         g_gamma = g.pow(gamma)
@@ -135,6 +140,31 @@ def sigmoid_kernel(logits, target, gamma, weights, reduction, *, with_grad):
     grad.mul_(row(row_scale, dim))
     grad.scatter_(dim, t0, grad.gather(dim, t0).neg_())
     return value, to_logits(grad, dim)
+
+
+def _many_classes_in_loop(rows, logits, target, gamma, weights, reduction):
+    """:func:`sigmoid_kernel` with a gradient, for many classes, where numba is installed:
+    PyTorch's vectorised ``softplus``, ``sigmoid`` (and ``pow``) of the logits as they are,
+    then :func:`._loops.sigmoid_ce_rows` computes the true entries, the losses and the
+    gradient row by row. The PyTorch kernel writes the true entries with two scatters and
+    the gradient's signs with a gather and a scatter, each missing the cache once per row,
+    besides a row sum and a product over the batch; here only the true logits are gathered
+    (read inside the loop, they would stall it)."""
+    dtype = logits.dtype
+    x = logits.detach().contiguous()
+    bce, g = F.softplus(x), torch.sigmoid(x)
+    g_gamma = g.pow(gamma) if gamma else None
+    coef = row_scale(weights, x.shape[0], reduction, dtype)
+    per_row = isinstance(coef, torch.Tensor)
+    loss = torch.empty(x.shape[0], dtype=dtype)
+    # (the loop compiles for a 2-D g_gamma either way)
+    rows(bce.numpy(), g.numpy(),
+         EMPTY[dtype].reshape(0, 0) if g_gamma is None else g_gamma.numpy(),
+         x.gather(1, target.unsqueeze(1)).view(-1).numpy(),  # the true logits
+         target.contiguous().numpy(), float(gamma),
+         coef.contiguous().numpy() if per_row else EMPTY[dtype], 0.0 if per_row else coef,
+         loss.numpy())
+    return reduce_rows(loss, weights, reduction)[0], g
 
 
 register(sigmoid_kernel, "sigmoid_entry", lambda args, dtype: (float(args[0]),), share=1 / 8)

@@ -364,3 +364,29 @@ def test_module_weight_changes_are_seen_after_the_product_is_cached():
         2.0 * class_balanced_loss(logits, target, class_counts=counts, weight=[3.0, 1.0, 1.0],
                                   reduction="sum"))
 
+
+
+# ---------------------------------------------------------------- large batches, many classes
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("weighting", WEIGHTINGS)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("base", ["sigmoid", "sigmoid_focal", "softmax", "focal"])
+def test_large_batches_with_many_classes_match_reference(backend, base, reduction, weighting,
+                                                         dtype):
+    """Above the compiled loops' size limit with many classes; the one-vs-rest bases compute
+    their true entries, losses and gradient in a compiled loop after PyTorch's softplus and
+    sigmoid where numba is installed. Saturated true logits on both sides included."""
+    n_classes = 24
+    logits, target, weight, sample_weight = random_case(500, n_classes, seed=11)
+    logits[0, target[0]] = 40.0  # sigmoid(-x_t) = 4e-18: only exact if computed from -x_t
+    logits[1, target[1]] = -40.0
+    logits[2, target[2]] = 1e4
+    logits = logits.to(dtype)
+    weight, sample_weight = pick_weights(weighting, weight, sample_weight)
+    counts = [int(c) for c in torch.randint(1, 300, (n_classes,),
+                                            generator=torch.Generator().manual_seed(11))]
+    kwargs = {"class_counts": counts, "beta": 0.99, "base": base, "gamma": 1.5,
+              "weight": weight, "sample_weight": sample_weight, "reduction": reduction}
+    assert_forward_backward(lambda x: class_balanced_loss(x, target, **kwargs),
+                            lambda x: cb_reference(x, target, **kwargs), logits,
+                            **SATURATION_TOLERANCE[dtype])
