@@ -420,29 +420,31 @@ def shifted_rows(x, t, scale, bias, margin, z, z_true, z_sum):
 
 
 @_jit(fastmath={"reassoc"})
-def softmax_ce_rows(p, t, x, scale, bias, z_true, z_sum, smoothing, tiny, coef, constant, loss):
-    """Per-example label-smoothed cross-entropy, and its gradient written over ``p``.
+def softmax_loss_rows(p, t, x, kind, a, b, scale, bias, z_true, z_sum, tiny, coef, constant,
+                      loss):
+    """Per-example softmax losses of :func:`row_terms`, and their gradient written over ``p``.
 
-    The last pass of :func:`.cross_entropy.softmax_ce_kernel` on a large batch with many
-    classes: ``p`` holds ``softmax(z)``, computed by PyTorch (whose vectorised ``exp`` a
-    scalar loop does not match), for the ``z`` that :func:`shifted_rows` made from ``x``,
-    with its true entries and row sums. Each row, read while it is in the cache, gives:
+    The last pass of a softmax loss on a large batch with many classes (see
+    :func:`._many_classes.softmax_loss_in_loops`): ``p`` holds ``softmax(z)``, computed
+    by PyTorch (whose vectorised ``exp`` a scalar loop does not match), for the ``z`` that
+    :func:`shifted_rows` made from ``x``, with its true entries and row sums. Each row, read
+    while it is in the cache, gives:
 
     * ``log p_t = log(p_t)``, as exact as ``z_t - logsumexp(z)`` while ``p_t`` is a normal
       number (``>= tiny``). Below, where ``p_t`` lost its digits or underflowed to 0,
       ``log p_t = z_t - (z_j - log p_j)`` for the row's largest probability ``p_j``
       (at least ``1 / C``), with ``z_j = scale * x_j + bias_j``;
-    * ``loss[i] = -(1 - eps) log p_t - eps / C * sum_c log p_c``, with
-      ``sum_c log p_c = z_sum - C * logsumexp(z)`` and ``logsumexp(z) = z_t - log p_t``;
-    * the gradient ``c_i * (p - eps / C)``, true entry ``-c_i * (u - eps * (1 - 1/C))``, with
-      ``u`` the sum of the other probabilities (``1 - p_t`` without its cancellation, see
-      :mod:`._softmax`) and ``c_i = coef[i]``, or ``constant`` when ``coef`` is empty.
+    * ``u = 1 - p_t``, the sum of the other probabilities (without the cancellation of
+      ``1 - p_t``, see :mod:`._softmax`), and ``sum_c log p_c = z_sum - C * logsumexp(z)``
+      with ``logsumexp(z) = z_t - log p_t``;
+    * the loss of ``kind`` (parameters ``a``, ``b``, ``scale``, as for :func:`softmax_rows`)
+      into ``loss[i]``, and the gradient ``r_i * coef * (p - shift)``, true entry
+      ``r_i * true_entry`` (:func:`row_terms`), with the row scale ``r_i = coef[i]``, or
+      ``constant`` when ``coef`` is empty.
     """
     n, n_classes = p.shape
     has_coef = coef.shape[0] > 0
     has_bias = bias.shape[0] > 0
-    offset = smoothing / n_classes
-    true_offset = smoothing * (1.0 - 1.0 / n_classes)
     for i in range(n):
         ti = t[i]
         p_t = p[i, ti]
@@ -459,14 +461,15 @@ def softmax_ce_rows(p, t, x, scale, bias, z_true, z_sum, smoothing, tiny, coef, 
                     j = c
             z_j = scale * x[i, j] + (bias[j] if has_bias else 0.0)
             log_pt = z_true[i] - z_j + math.log(p[i, j])
-        row_loss = -(1.0 - smoothing) * log_pt
-        if smoothing > 0.0:
-            row_loss -= offset * (z_sum[i] - n_classes * (z_true[i] - log_pt))
+        log_p_sum = z_sum[i] - n_classes * (z_true[i] - log_pt)
+        row_loss, factor, shift, true_entry = row_terms(kind, a, b, scale, n_classes, log_pt,
+                                                        u, p_t, log_p_sum)
         loss[i] = row_loss
-        ci = coef[i] if has_coef else constant
+        r = coef[i] if has_coef else constant
+        factor *= r
         for c in range(n_classes):
-            p[i, c] = ci * (p[i, c] - offset)
-        p[i, ti] = -ci * (u - true_offset)
+            p[i, c] = factor * (p[i, c] - shift)
+        p[i, ti] = r * true_entry
 
 
 @_jit(fastmath={"reassoc"})

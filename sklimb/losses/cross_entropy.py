@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -17,17 +16,9 @@ from ._base import (
     raise_for_targets,
     run_loss,
 )
-from ._compiled import (
-    CROSS_ENTROPY,
-    EMPTY,
-    PerClass,
-    address,
-    compiled_for,
-    loop_on,
-    loops,
-    register,
-)
-from ._fused import reduce_rows, row_scale
+from ._compiled import CROSS_ENTROPY, PerClass, address, compiled_for, register
+from ._fused import reduce_rows
+from ._many_classes import softmax_loss_in_loops
 from ._softmax import TRANSPOSE_MAX_CLASSES, SoftmaxStats, row, to_logits, working_copy
 
 
@@ -47,11 +38,11 @@ def softmax_ce_kernel(logits, target, smoothing, scale, bias, bias_scale, margin
     if bias is not None and bias_scale != 1.0:
         bias = bias * bias_scale
     n_classes = logits.shape[1]
-    if with_grad and n_classes > TRANSPOSE_MAX_CLASSES:
-        rows = loop_on("softmax_ce_rows", logits)
-        if rows is not None:
-            return _many_classes_in_loops(rows, logits, target, smoothing, scale, bias, margins,
-                                          weights, reduction)
+    if with_grad:  # with many classes, compiled passes around PyTorch's softmax
+        in_loops = softmax_loss_in_loops(logits, target, CROSS_ENTROPY, smoothing, 0.0, weights,
+                                         reduction, scale=scale, bias=bias, margins=margins)
+        if in_loops is not None:
+            return in_loops
     margin = None if margins is None else per_example(margins, target).mul_(scale)
     z, dim = working_copy(logits, scale, bias, writable=margin is not None)
     stats = SoftmaxStats(z, dim, target, margin, with_p=with_grad, with_log_sum=bool(smoothing),
@@ -112,37 +103,6 @@ def softmax_cross_entropy(logits, target, weights, reduction, *, smoothing=0.0, 
 #: at most this many logits (``n_samples * n_classes``), a shifted cross-entropy is composed
 #: from PyTorch's own operations (see :func:`shifted_cross_entropy`)
 NATIVE_MAX_ELEMENTS = 8192
-
-
-def _many_classes_in_loops(rows, logits, target, smoothing, scale, bias, margins, weights,
-                           reduction):
-    """:func:`softmax_ce_kernel` with a gradient, for many classes (the ``(n, C)`` layout),
-    in three passes where numba is installed: the loop :func:`._loops.shifted_rows` makes
-    the shifted logits ``z``, PyTorch's softmax turns them into ``p`` in place, and
-    :func:`._loops.softmax_ce_rows` computes the losses and turns ``p`` into the
-    gradient, row by row. The PyTorch kernel makes about ten passes over a tensor of the
-    logits' size, four of them scatters or gathers that miss the cache once per row, and
-    computes ``exp`` twice per logit (``log_softmax``, then ``p``).
-    """
-    dtype = logits.dtype
-    x = logits.detach().contiguous()
-    t = target.contiguous()
-    n_samples = x.shape[0]
-    empty = EMPTY[dtype]
-    bias = empty if bias is None else bias.contiguous().numpy()
-    margins = empty if margins is None else margins.contiguous().numpy()
-    z = torch.empty_like(x)
-    z_true, z_sum = np.empty(n_samples), np.empty(n_samples)
-    x_array, t_array = x.numpy(), t.numpy()
-    loops().shifted_rows(x_array, t_array, float(scale), bias, margins, z.numpy(), z_true, z_sum)
-    p = torch.softmax(z, 1, out=z)
-    coef = row_scale(weights, n_samples, reduction, dtype)
-    per_row = isinstance(coef, torch.Tensor)
-    loss = torch.empty(n_samples, dtype=dtype)
-    rows(p.numpy(), t_array, x_array, float(scale), bias, z_true, z_sum, float(smoothing),
-         float(torch.finfo(dtype).tiny), (coef * scale).contiguous().numpy() if per_row else empty,
-         0.0 if per_row else coef * scale, loss.numpy())
-    return reduce_rows(loss, weights, reduction)[0], p
 
 
 def native_route(logits, weights, margins=None):

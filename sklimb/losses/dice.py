@@ -15,6 +15,7 @@ from ._base import (
 )
 from ._compiled import DICE, register
 from ._fused import reduce_rows
+from ._many_classes import softmax_loss_in_loops
 from ._softmax import SoftmaxStats, working_copy
 
 
@@ -31,6 +32,10 @@ def dice_kernel(logits, target, alpha, smooth, weights, reduction, *, with_grad)
     every ``p_j`` has underflowed to 0 already. The true entry is
     ``-c * u = -K p_t u**alpha (u - alpha p_t)``.
     """
+    if with_grad:  # with many classes, compiled passes around PyTorch's softmax
+        in_loops = softmax_loss_in_loops(logits, target, DICE, alpha, smooth, weights, reduction)
+        if in_loops is not None:
+            return in_loops
     z, dim = working_copy(logits, writable=False)
     stats = SoftmaxStats(z, dim, target, owned=z is not logits)
     u, p_t = stats.u, stats.log_pt.exp()

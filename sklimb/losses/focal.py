@@ -24,6 +24,7 @@ from ._base import (
 )
 from ._compiled import FOCAL, register
 from ._fused import reduce_rows
+from ._many_classes import softmax_loss_in_loops
 from ._softmax import SoftmaxStats, as_row, working_copy
 
 
@@ -38,6 +39,10 @@ def focal_kernel(logits, target, gamma, weights, reduction, *, with_grad):
     infinite (``gamma < 1`` at ``p_t = 1``); ``log p_t / u -> -1`` as
     ``u -> 0`` is evaluated by its series there.
     """
+    if with_grad:  # with many classes, compiled passes around PyTorch's softmax
+        in_loops = softmax_loss_in_loops(logits, target, FOCAL, gamma, 0.0, weights, reduction)
+        if in_loops is not None:
+            return in_loops
     z, dim = working_copy(logits, writable=False)
     stats = SoftmaxStats(z, dim, target, owned=z is not logits)
     u, log_pt = stats.u, stats.log_pt

@@ -281,7 +281,7 @@ def test_route_of_plain_and_weighted_cross_entropy(n_samples, n_classes, native_
 
 # ---------------------------------------------------------------- large batches, many classes
 # above the compiled loops' size limit with more than TRANSPOSE_MAX_CLASSES classes, the
-# kernel's gradient runs in the loops of _loops (shifted_rows, softmax_ce_rows) around
+# kernel's gradient runs in the loops of _loops (shifted_rows, softmax_loss_rows) around
 # PyTorch's softmax where numba is installed (the "compiled" backend), in PyTorch otherwise
 MANY_CLASSES_SHAPE = (500, 24)  # 12000 logits, above the 8192 of the loops at 24 classes
 
@@ -290,13 +290,13 @@ def _count_row_loops(monkeypatch):
     calls = []
     module = _compiled.loops()
     if module is not None:
-        rows = module.softmax_ce_rows
+        rows = module.softmax_loss_rows
 
         def counting(*args):
             calls.append(args[0].shape)
             return rows(*args)
 
-        monkeypatch.setattr(module, "softmax_ce_rows", counting)
+        monkeypatch.setattr(module, "softmax_loss_rows", counting)
     return calls
 
 

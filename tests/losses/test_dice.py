@@ -222,3 +222,23 @@ def test_negative_alpha_raises(alpha):
         dice_loss(logits, target, alpha=alpha)
     with pytest.raises(ValueError, match=pattern):
         DiceLoss(alpha=alpha)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("weighting", WEIGHTINGS)
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("alpha", [0.0, 0.3])
+def test_large_batches_with_many_classes_match_reference(alpha, reduction, weighting, dtype):
+    """Above the compiled loops' size limit with many classes: compiled passes around
+    PyTorch's softmax where numba is installed; saturated rows on both sides included."""
+    n_classes = 24
+    logits, target, weight, sample_weight = random_case(500, n_classes, seed=17)
+    logits[0] = -1e4
+    logits[0, target[0]] = 1e4
+    logits[1, (target[1] + 1) % n_classes] = 1e4
+    weight, sample_weight = pick_weights(weighting, weight, sample_weight)
+    kwargs = {"alpha": alpha, "smooth": 0.5, "weight": weight, "sample_weight": sample_weight,
+              "reduction": reduction}
+    assert_forward_backward(lambda x: dice_loss(x, target, **kwargs),
+                            lambda x: dice_reference(x, target, **kwargs), logits.to(dtype),
+                            **SATURATION_TOLERANCE[dtype])

@@ -305,3 +305,28 @@ def test_negative_gamma_message_names_value():
         FocalLoss(gamma=-1)
     with pytest.raises(ValueError, match="gamma='2'"):
         FocalLoss(gamma="2")
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("gamma", [0.0, 0.5, 2.0])
+def test_large_batches_with_many_classes_match_reference(gamma, reduction, dtype):
+    """Above the compiled loops' size limit with many classes: compiled passes around
+    PyTorch's softmax where numba is installed. Rows with p_t = 1 to the last bit, p_t close
+    to 1 (the series of log p_t / u) and p_t underflowed included."""
+    n_classes = 24
+    gen = torch.Generator().manual_seed(13)
+    logits = 3.0 * torch.randn(500, n_classes, generator=gen, dtype=torch.float64)
+    target = torch.randint(n_classes, (500,), generator=gen)
+    logits[0] = -1e4
+    logits[0, target[0]] = 1e4
+    logits[1, target[1]] = 25.0  # u ~ 1e-10: below SERIES_BELOW
+    logits[2, (target[2] + 1) % n_classes] = 1e4
+    alpha = torch.linspace(0.2, 1.0, n_classes).tolist()
+    weight = torch.linspace(1.0, 2.0, n_classes).tolist()
+    sample_weight = torch.rand(500, generator=gen, dtype=torch.float64)
+    kwargs = {"gamma": gamma, "alpha": alpha, "weight": weight, "sample_weight": sample_weight,
+              "reduction": reduction}
+    assert_forward_backward(lambda x: focal_loss(x, target, **kwargs),
+                            lambda x: focal_reference(x, target, **kwargs), logits.to(dtype),
+                            **SATURATION_TOLERANCE[dtype])
