@@ -512,8 +512,8 @@ def sigmoid_ce_rows(bce, g, g_gamma, x_true, t, gamma, coef, constant, loss):
 
 
 @_jit
-def ghm_weigh(bce, g, t, dim, bins, running_density, momentum, update, w, reduction, value,
-              with_grad):
+def ghm_weigh(bce, g, x_true, t, dim, bins, running_density, momentum, update, w, reduction,
+              value, with_grad):
     """GHM-C from the BCE and gradient norms of every logit, computed by PyTorch.
 
     For batches above the loops' size limit, where PyTorch's vectorised
@@ -522,10 +522,16 @@ def ghm_weigh(bce, g, t, dim, bins, running_density, momentum, update, w, reduct
     ten tensor operations of :func:`.ghm.ghm_kernel`. ``bce`` and ``g`` are
     in the layout of :func:`._softmax.working_copy`, ``(C, n)`` for
     ``dim == 0``, ``(n, C)`` for ``dim == 1``; with ``with_grad``, the
-    gradient is written over ``g``.
+    gradient is written over ``g``. For ``dim == 1``, ``x_true`` may hold the true logits,
+    in which case ``bce`` and ``g`` are the functions of the logits as they are and their
+    true entries (those of ``-x_t``) are computed here first; otherwise it is empty.
     """
     rows, cols = g.shape
     n, n_classes = (cols, rows) if dim == 0 else (rows, cols)
+    for i in range(x_true.shape[0]):  # (n, C): the true entries, from the true logits
+        softplus, sigmoid = softplus_sigmoid(-x_true[i])
+        bce[i, t[i]] = softplus
+        g[i, t[i]] = sigmoid
     flat = g.reshape(rows * cols)
     # four histograms, so that a run of norms in one bin is not a chain of
     # increments of the same memory

@@ -3,8 +3,9 @@
 At the batch sizes tabular networks train with, the Python between a loss
 module's ``forward`` and its compiled loop (validating the inputs, building the
 example weights, choosing the route, converting the parameters for the loop)
-costs about as much as the loop and the autograd node together: about 5 of
-13 microseconds per call at 64 x 2. Yet from one batch to the next only the
+is a visible share of a call: at 64 x 2, replaying saves 2-3 microseconds of a
+forward pass of 16-19 (measured in the call pattern of
+``benchmarks/bench_losses.py``). Yet from one batch to the next only the
 logits and the targets change. So the first call of a loss module runs the full
 path while :func:`recorded` watches it; when that call ended in exactly one run
 of a compiled loop (:class:`._compiled.CompiledKernel`) whose output is the
@@ -36,6 +37,7 @@ from ._compiled import MANY_CLASSES, RECORDING, LoopNode, _apply_loop_node
 _Tensor = torch.Tensor
 _LONG = torch.long
 
+
 def recorded(module, compute, logits, target):
     """``compute(logits, target, None)`` (the module's full forward path), and the module's
     :class:`CallPlan` when that call can be replayed (else the plan it had is kept)."""
@@ -59,8 +61,8 @@ class CallPlan:
     returns ``None`` when the module's full path might compute something else.
     """
 
-    __slots__ = ("dtype", "entry", "keep", "limit", "n_classes", "per_row", "tail", "twin",
-                 "watch")
+    __slots__ = ("class_weight", "dtype", "entry", "keep", "limit", "n_classes", "per_row",
+                 "tail", "twin", "watch")
 
     @classmethod
     def of(cls, buffers, twin, dtype, entry, loop_args, keep):
@@ -73,8 +75,10 @@ class CallPlan:
                                      for t in buffers.values()):
             return None
         plan = cls()
+        # ``keep`` holds the tensors whose addresses the arguments carry (class weights
+        # converted to the logits' dtype, per-class constants): they live as long as the plan
         plan.twin, plan.entry, plan.keep = twin, entry, keep
-        plan.tail = (loop_args[3],), loop_args[6:]
+        plan.class_weight, plan.tail = loop_args[3], loop_args[6:]
         plan.per_row = loop_args[4] != 0
         n_classes = plan.n_classes = loop_args[6]
         plan.dtype = dtype
@@ -102,10 +106,9 @@ class CallPlan:
             if buffers.get(name) is not tensor or (tensor is not None and (
                     tensor._version != version or tensor.data_ptr() != address)):
                 return None
-        (class_weight,), tail = self.tail
         rows = torch.empty(n_samples, dtype=self.dtype) if self.per_row else None
-        loop_args = (logits.data_ptr(), target.data_ptr(), 0, class_weight,
-                     0 if rows is None else rows.data_ptr(), n_samples, *tail)
+        loop_args = (logits.data_ptr(), target.data_ptr(), 0, self.class_weight,
+                     0 if rows is None else rows.data_ptr(), n_samples, *self.tail)
         call = (logits, rows, self.entry, loop_args)
         if logits.requires_grad and torch.is_grad_enabled():
             return _apply_loop_node(logits, self.twin, call)

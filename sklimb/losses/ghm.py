@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 from ._base import (
     ImbalanceLoss,
@@ -16,7 +17,7 @@ from ._base import (
 )
 from ._compiled import EMPTY, REDUCTION_CODES, loop_on, register
 from ._fused import reduce_rows
-from ._softmax import one_vs_rest, row, to_logits
+from ._softmax import TRANSPOSE_MAX_CLASSES, one_vs_rest, row, to_logits
 
 
 def _harmonizing_weights(g, bins, running_density, momentum, update):
@@ -71,11 +72,22 @@ def ghm_kernel(logits, target, bins, running_density, momentum, update, weights,
     Where the compiled loops can run (numba, CPU, float32/float64, and an EMA state they
     can update in place), PyTorch computes ``softplus`` and ``sigmoid`` and
     :func:`._loops.ghm_weigh` does the binning and weighting, the work of about ten
-    operations below, in two passes. This kernel itself runs where the loop's compiled
-    twin does not: batches above its size limit, or no numba.
+    operations below, in two passes; with many classes it computes the true entries too
+    (from the gathered true logits), where :func:`._softmax.one_vs_rest` would scatter
+    them. This kernel itself runs where the loop's compiled twin does not: batches above
+    its size limit, or no numba.
     """
-    bce, g, t0, dim = one_vs_rest(logits, target)
     weigh = loop_on("ghm_weigh", logits) if _loop_can_update(running_density) else None
+    if weigh is not None and logits.shape[1] > TRANSPOSE_MAX_CLASSES:
+        # the logits' own layout: the loop computes the true entries too, from the true
+        # logits (one gather, where the scatters of one_vs_rest miss the cache twice a row)
+        x = logits.detach()
+        g = torch.sigmoid(x)
+        value = _weigh_in_loop(weigh, F.softplus(x), g, target, 1, bins, running_density,
+                               momentum, update, weights, reduction, with_grad,
+                               x_true=x.gather(1, target.unsqueeze(1)).view(-1))
+        return value, g if with_grad else None
+    bce, g, t0, dim = one_vs_rest(logits, target)
     if weigh is not None:  # the binning and weighting passes in a compiled loop
         value = _weigh_in_loop(weigh, bce, g, target, dim, bins, running_density, momentum,
                                update, weights, reduction, with_grad)
@@ -96,18 +108,19 @@ def ghm_kernel(logits, target, bins, running_density, momentum, update, weights,
 
 
 def _weigh_in_loop(weigh, bce, g, target, dim, bins, running_density, momentum, update,
-                   weights, reduction, with_grad):
+                   weights, reduction, with_grad, x_true=None):
     """:func:`._loops.ghm_weigh` on the kernel's tensors: the reduced value (the per-example
     values for ``reduction="none"``), with the gradient written over ``g`` when
-    ``with_grad``."""
+    ``with_grad``; with ``x_true`` (the true logits), the loop computes the true entries."""
     dtype = g.dtype
     n_samples = target.shape[0]
     rows = torch.empty(n_samples, dtype=dtype) if reduction == "none" else None
     state = (EMPTY[torch.float64] if running_density is None or momentum <= 0.0
              else running_density.numpy())
     w = EMPTY[dtype] if weights is None else weights.detach().to(dtype).contiguous().numpy()
-    total = weigh(bce.numpy(), g.numpy(), target.contiguous().numpy(), dim, int(bins), state,
-                  float(momentum), bool(update), w, REDUCTION_CODES[reduction],
+    total = weigh(bce.numpy(), g.numpy(), EMPTY[dtype] if x_true is None else x_true.numpy(),
+                  target.contiguous().numpy(), dim, int(bins), state, float(momentum),
+                  bool(update), w, REDUCTION_CODES[reduction],
                   EMPTY[dtype] if rows is None else rows.numpy(), bool(with_grad))
     return torch.scalar_tensor(total, dtype=dtype) if rows is None else rows
 

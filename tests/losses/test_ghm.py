@@ -342,7 +342,7 @@ def _count_weighing_loops(monkeypatch):
         weigh = module.ghm_weigh
 
         def counting(*args):
-            calls.append(args[3])  # the layout
+            calls.append(args[4])  # the layout
             return weigh(*args)
 
         monkeypatch.setattr(module, "ghm_weigh", counting)
