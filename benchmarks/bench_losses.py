@@ -13,12 +13,13 @@ and two large ones. Target: 1.3x CE at the small shapes for every loss;
 1.5x at the large shapes (2.5x for GHM-C and dice, which do more work per
 logit).
 
-Timing: every round times both CE references and then each loss,
-``repeats`` calls each after ``warmup`` untimed calls, and keeps the median
-call (``--stat min``: the fastest call); the order of the losses rotates from
-round to round so that none always follows the same neighbour. A loss's
-ratio is the median over rounds of its time divided by its reference's time
-in the same round. By default the clock is the CPU time of the calling
+Timing: every round times each loss right after its CE reference (weighted
+or not), ``repeats`` calls each after ``warmup`` untimed calls, and keeps the
+median call (``--stat min``: the fastest call); the order of the losses rotates
+from round to round so that none always follows the same neighbour. A loss's
+ratio is the median over rounds of its time divided by the time of the
+reference timed just before it; the reference's row gives the median of all
+its timings. By default the clock is the CPU time of the calling
 thread, which a busy machine disturbs less than wall time (page faults count
 in both); ``--clock wall`` uses ``time.perf_counter``. Small shapes are timed
 over blocks of ``block`` calls so that each sample is well above the clock's
@@ -143,20 +144,22 @@ def run(shapes, rounds, repeats, warmup, clock, stat=statistics.median, only=Non
         faults = {name: [] for name, *_ in losses}
         ref_seconds = {False: [], True: []}
         for r in range(rounds):
-            ref = {}
-            for weighted, fn in references.items():
-                ref[weighted] = _time(fn, logits, target, repeats, warmup, clock, stat,
-                                      block)[0]
-                ref_seconds[weighted].append(ref[weighted])
             shift = r % len(losses)
             for name, loss, weighted, _ in losses[shift:] + losses[:shift]:
+                # the reference right before the loss: a burst of load on a shared machine
+                # then moves both sides of the ratio
+                ref = _time(references[weighted], logits, target, repeats, warmup, clock, stat,
+                            block)[0]
+                ref_seconds[weighted].append(ref)
                 t, fault = _time(loss, logits, target, repeats, warmup, clock, stat, block)
                 seconds[name].append(t)
-                ratios[name].append(t / ref[weighted])
+                ratios[name].append(t / ref)
                 faults[name].append(fault)
         shape = f"{n_samples}x{n_classes}"
         for weighted, label in ((False, "cross_entropy (reference)"),
                                 (True, "weighted cross_entropy (ref.)")):
+            if not ref_seconds[weighted]:  # --only without a loss of this kind
+                continue
             rows.append((shape, label, statistics.median(ref_seconds[weighted]) * 1e3, 1.0,
                          None, 0.0))
         for name, _, _, target_ratio in losses:
