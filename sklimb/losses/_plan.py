@@ -47,7 +47,10 @@ def recorded(module, compute, logits, target):
         value = compute(logits, target, None)
     finally:
         RECORDING.calls = previous
-    if len(calls) == 1 and calls[0][0] is value:
+    # inputs the plan would not replay (half-precision logits, promoted to float32 on the
+    # full path; int32 targets) would record it again at every call: not recorded
+    if (len(calls) == 1 and calls[0][0] is value and calls[0][2] is logits.dtype
+            and target.dtype is _LONG):
         plan = CallPlan.of(module._buffers, *calls[0][1:])
         if plan is not None:
             module.__dict__["_plan"] = plan

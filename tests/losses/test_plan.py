@@ -330,3 +330,20 @@ def test_recording_is_per_thread():
         assert len(calls) == 1
     finally:
         _compiled.RECORDING.calls = None
+
+
+@compiled_only
+@pytest.mark.parametrize("inputs", [_bfloat16, _int32_target], ids=["bfloat16", "int32_target"])
+def test_inputs_a_plan_would_not_replay_record_none(inputs):
+    """Half-precision logits (promoted on the full path) and int32 targets would make a plan
+    that the next such call cannot replay: none is recorded, the one there is stays."""
+    loss = FocalLoss(weight=W)
+    logits, target = _batch(64, 0)
+    args = {"logits": logits, "target": target, **inputs(logits, target)}
+    loss(args["logits"], args["target"])
+    assert loss._plan is None
+    loss(logits, target)
+    plan = loss._plan
+    assert plan is not None
+    loss(args["logits"], args["target"])
+    assert loss._plan is plan
