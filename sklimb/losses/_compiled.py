@@ -294,6 +294,19 @@ def loop_on(name, tensor):
     return None if module is None else getattr(module, name)
 
 
+def reduced_in_loop(loop, args, weights, reduction, dtype, n_samples):
+    """The value of a loss whose loop from :func:`loop_on` reduces the per-example losses
+    itself, as every loop of :mod:`._loops` does: it is called with ``args``, then the
+    example ``weights`` (or ``None``), the reduction code and the array for the per-example
+    values of ``reduction="none"``; returns the reduced value as a 0-d tensor of ``dtype``,
+    or the per-example values."""
+    rows = torch.empty(n_samples, dtype=dtype) if reduction == "none" else None
+    w = EMPTY[dtype] if weights is None else weights.detach().to(dtype).contiguous().numpy()
+    total = loop(*args, w, REDUCTION_CODES[reduction],
+                 EMPTY[dtype] if rows is None else rows.numpy())
+    return torch.scalar_tensor(total, dtype=dtype) if rows is None else rows
+
+
 def warm_up():
     """Compile every loop for float32 logits, or load it from numba's cache, untimed.
 

@@ -100,27 +100,25 @@ def apply_kernel(logits, kernel, *args):
     return kernel(logits, *args, with_grad=False)[0]
 
 
-def row_scale(weights, n_samples, reduction, dtype):
-    """What each example's gradient is multiplied by for ``weights`` (example weights or
-    ``None``): the example weight over the weight total for ``"mean"``, the example weight
-    for ``"sum"`` and ``"none"`` (a tensor of shape ``(n_samples,)`` of ``dtype``, or a
-    Python number when there are no weights)."""
-    if weights is None:
-        return 1.0 / n_samples if reduction == "mean" else 1.0
-    weights = weights.to(dtype)
-    if reduction != "mean":
-        return weights
-    # all-zero weights give 0 rather than 0/0; no host synchronisation needed
-    return weights / weights.sum().clamp_min(torch.finfo(dtype).tiny)
-
-
 def reduce_rows(loss, weights, reduction):
-    """Reduce per-example losses; return ``(value, row_scale)`` (see :func:`row_scale`)."""
-    scale = row_scale(weights, loss.shape[0], reduction, loss.dtype)
-    if reduction == "none":
-        return (loss if weights is None else loss * scale), scale
-    if reduction == "sum":
-        return (loss.sum() if weights is None else torch.dot(loss, scale)), scale
+    """Reduce per-example losses; return ``(value, row_scale)``.
+
+    ``row_scale`` is what each example's gradient is multiplied by: the
+    example weight over the weight total for ``"mean"``, the example weight
+    for ``"sum"`` and ``"none"`` (a tensor of shape ``(n_samples,)``, or a
+    Python number when there are no weights).
+    """
     if weights is None:
-        return loss.sum() / loss.shape[0], scale
+        if reduction == "none":
+            return loss, 1.0
+        if reduction == "sum":
+            return loss.sum(), 1.0
+        return loss.sum() / loss.shape[0], 1.0 / loss.shape[0]
+    weights = weights.to(loss.dtype)
+    if reduction == "none":
+        return loss * weights, weights
+    if reduction == "sum":
+        return torch.dot(loss, weights), weights
+    # all-zero weights give 0 rather than 0/0; no host synchronisation needed
+    scale = weights / weights.sum().clamp_min(torch.finfo(loss.dtype).tiny)
     return torch.dot(loss, scale), scale

@@ -391,9 +391,8 @@ def shifted_rows(x, t, scale, bias, margin, z, z_true, z_sum):
     """``z = scale * x + bias``, ``scale * margin[t]`` off each true entry, with the true
     entry and the sum of each row of ``z`` (into ``z_true`` and ``z_sum``).
 
-    The first pass of :func:`.cross_entropy.softmax_ce_kernel` on a large batch with many
-    classes (``x`` and ``z`` of shape ``(n, C)``); ``bias`` and ``margin`` are per class,
-    or empty for none.
+    The first pass of :func:`._many_classes.softmax_loss_in_loops` (``x`` and ``z`` of
+    shape ``(n, C)``); ``bias`` and ``margin`` are per class, or empty for none.
     """
     n, n_classes = x.shape
     has_bias = bias.shape[0] > 0
@@ -420,8 +419,8 @@ def shifted_rows(x, t, scale, bias, margin, z, z_true, z_sum):
 
 
 @_jit(fastmath={"reassoc"})
-def softmax_loss_rows(p, t, x, kind, a, b, scale, bias, z_true, z_sum, tiny, coef, constant,
-                      loss):
+def softmax_loss_rows(p, t, x, kind, a, b, scale, bias, z_true, z_sum, tiny, w, reduction,
+                      value):
     """Per-example softmax losses of :func:`row_terms`, and their gradient written over ``p``.
 
     The last pass of a softmax loss on a large batch with many classes (see
@@ -437,14 +436,15 @@ def softmax_loss_rows(p, t, x, kind, a, b, scale, bias, z_true, z_sum, tiny, coe
     * ``u = 1 - p_t``, the sum of the other probabilities (without the cancellation of
       ``1 - p_t``, see :mod:`._softmax`), and ``sum_c log p_c = z_sum - C * logsumexp(z)``
       with ``logsumexp(z) = z_t - log p_t``;
-    * the loss of ``kind`` (parameters ``a``, ``b``, ``scale``, as for :func:`softmax_rows`)
-      into ``loss[i]``, and the gradient ``r_i * coef * (p - shift)``, true entry
-      ``r_i * true_entry`` (:func:`row_terms`), with the row scale ``r_i = coef[i]``, or
-      ``constant`` when ``coef`` is empty.
+    * the loss of ``kind`` (parameters ``a``, ``b``, ``scale``, as for :func:`softmax_rows`),
+      reduced as the module docstring says, and the gradient ``r_i * coef * (p - shift)``,
+      true entry ``r_i * true_entry`` (:func:`row_terms`), with ``r_i`` the row's scale.
     """
     n, n_classes = p.shape
-    has_coef = coef.shape[0] > 0
+    has_w = w.shape[0] > 0
     has_bias = bias.shape[0] > 0
+    norm = mean_norm(w, n, reduction)
+    total = 0.0
     for i in range(n):
         ti = t[i]
         p_t = p[i, ti]
@@ -462,18 +462,23 @@ def softmax_loss_rows(p, t, x, kind, a, b, scale, bias, z_true, z_sum, tiny, coe
             z_j = scale * x[i, j] + (bias[j] if has_bias else 0.0)
             log_pt = z_true[i] - z_j + math.log(p[i, j])
         log_p_sum = z_sum[i] - n_classes * (z_true[i] - log_pt)
-        row_loss, factor, shift, true_entry = row_terms(kind, a, b, scale, n_classes, log_pt,
-                                                        u, p_t, log_p_sum)
-        loss[i] = row_loss
-        r = coef[i] if has_coef else constant
+        loss, factor, shift, true_entry = row_terms(kind, a, b, scale, n_classes, log_pt, u,
+                                                    p_t, log_p_sum)
+        weight = w[i] if has_w else 1.0
+        if reduction == 2:
+            value[i] = weight * loss
+        else:
+            total += weight * loss
+        r = weight * norm
         factor *= r
         for c in range(n_classes):
             p[i, c] = factor * (p[i, c] - shift)
         p[i, ti] = r * true_entry
+    return total * norm
 
 
 @_jit(fastmath={"reassoc"})
-def sigmoid_ce_rows(bce, g, g_gamma, x_true, t, gamma, coef, constant, loss):
+def sigmoid_ce_rows(bce, g, g_gamma, x_true, t, gamma, w, reduction, value):
     """Per-example one-vs-rest (focal) BCE, and its gradient written over ``g``.
 
     For a large batch with many classes (``(n, C)`` arrays), after PyTorch's vectorised
@@ -482,12 +487,14 @@ def sigmoid_ce_rows(bce, g, g_gamma, x_true, t, gamma, coef, constant, loss):
     replaced by the functions of ``-x_t`` (``x_true``, the true logits, gathered by the
     caller: reading them here, one cache miss per row, would stall the pass), computed here
     exactly, and the row, read while it is in the cache, gives the loss of
-    :func:`.class_balanced.sigmoid_kernel` and its gradient, scaled by ``coef[i]``
-    (``constant`` when ``coef`` is empty), the true entry's sign restored.
+    :func:`.class_balanced.sigmoid_kernel`, reduced as the module docstring says, and its
+    gradient, the true entry's sign restored.
     """
     n, n_classes = g.shape
-    has_coef = coef.shape[0] > 0
+    has_w = w.shape[0] > 0
+    norm = mean_norm(w, n, reduction)
     focal = gamma > 0.0
+    result = 0.0
     for i in range(n):
         ti = t[i]
         if ti < 0 or ti >= n_classes:
@@ -495,7 +502,8 @@ def sigmoid_ce_rows(bce, g, g_gamma, x_true, t, gamma, coef, constant, loss):
         softplus, sigmoid = softplus_sigmoid(-x_true[i])
         bce[i, ti] = softplus
         g[i, ti] = sigmoid
-        ci = coef[i] if has_coef else constant
+        weight = w[i] if has_w else 1.0
+        ci = weight * norm
         total = 0.0
         if focal:
             g_gamma[i, ti] = sigmoid ** gamma
@@ -508,12 +516,16 @@ def sigmoid_ce_rows(bce, g, g_gamma, x_true, t, gamma, coef, constant, loss):
                 total += bce[i, c]
                 g[i, c] = ci * g[i, c]
         g[i, ti] = -g[i, ti]
-        loss[i] = total
+        if reduction == 2:
+            value[i] = weight * total
+        else:
+            result += weight * total
+    return result * norm
 
 
 @_jit
-def ghm_weigh(bce, g, x_true, t, dim, bins, running_density, momentum, update, w, reduction,
-              value, with_grad):
+def ghm_weigh(bce, g, x_true, t, dim, bins, running_density, momentum, update, with_grad, w,
+              reduction, value):
     """GHM-C from the BCE and gradient norms of every logit, computed by PyTorch.
 
     For batches above the loops' size limit, where PyTorch's vectorised

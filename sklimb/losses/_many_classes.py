@@ -17,8 +17,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ._compiled import EMPTY, loop_on, loops
-from ._fused import reduce_rows, row_scale
+from ._compiled import EMPTY, loop_on, loops, reduced_in_loop
 from ._softmax import TRANSPOSE_MAX_CLASSES
 
 
@@ -50,10 +49,8 @@ def softmax_loss_in_loops(logits, target, kind, a, b, weights, reduction, *, sca
     x_array, t_array = x.numpy(), t.numpy()
     loops().shifted_rows(x_array, t_array, float(scale), bias, margins, z.numpy(), z_true, z_sum)
     p = torch.softmax(z, 1, out=z)
-    coef = row_scale(weights, n_samples, reduction, dtype)
-    per_row = isinstance(coef, torch.Tensor)
-    loss = torch.empty(n_samples, dtype=dtype)
-    rows(p.numpy(), t_array, x_array, kind, float(a), float(b), float(scale), bias, z_true,
-         z_sum, float(torch.finfo(dtype).tiny), coef.contiguous().numpy() if per_row else empty,
-         0.0 if per_row else coef, loss.numpy())
-    return reduce_rows(loss, weights, reduction)[0], p
+    value = reduced_in_loop(rows, (p.numpy(), t_array, x_array, kind, float(a), float(b),
+                                   float(scale), bias, z_true, z_sum,
+                                   float(torch.finfo(dtype).tiny)),
+                            weights, reduction, dtype, n_samples)
+    return value, p

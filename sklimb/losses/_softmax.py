@@ -72,6 +72,20 @@ def one_vs_rest(logits, target, with_sigmoid=True):
     return softplus, torch.sigmoid(x).scatter_(dim, t0, torch.sigmoid(negated)), t0, dim
 
 
+def one_vs_rest_in_rows(logits, target, with_sigmoid=True):
+    """For a compiled loop that fixes the true entries row by row (many classes, the
+    ``(n, C)`` layout): ``softplus(x)`` and ``sigmoid(x)`` (or ``None``) of the logits as
+    they are, with the ``(n,)`` true logits; returns ``(softplus, sigmoid, x_true)``.
+
+    The true logits are gathered here rather than read by the loop, where one cache miss
+    per row would stall the pass; :func:`one_vs_rest` instead scatters the true entries,
+    two more misses per row.
+    """
+    x = logits.detach().contiguous()
+    x_true = x.gather(1, target.unsqueeze(1)).view(-1)
+    return F.softplus(x), torch.sigmoid(x) if with_sigmoid else None, x_true
+
+
 def row(value, dim):
     """A per-example ``(n,)`` tensor shaped to broadcast against a copy with class ``dim``.
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ._base import (
     ImbalanceLoss,
@@ -21,9 +20,9 @@ from ._base import (
     required_class_counts,
     run_loss,
 )
-from ._compiled import EMPTY, loop_on, register
-from ._fused import reduce_rows, row_scale
-from ._softmax import TRANSPOSE_MAX_CLASSES, one_vs_rest, row, to_logits
+from ._compiled import EMPTY, loop_on, reduced_in_loop, register
+from ._fused import reduce_rows
+from ._softmax import TRANSPOSE_MAX_CLASSES, one_vs_rest, one_vs_rest_in_rows, row, to_logits
 from .cross_entropy import softmax_cross_entropy
 from .focal import focal_kernel
 
@@ -148,23 +147,15 @@ def _many_classes_in_loop(rows, logits, target, gamma, weights, reduction):
     then :func:`._loops.sigmoid_ce_rows` computes the true entries, the losses and the
     gradient row by row. The PyTorch kernel writes the true entries with two scatters and
     the gradient's signs with a gather and a scatter, each missing the cache once per row,
-    besides a row sum and a product over the batch; here only the true logits are gathered
-    (read inside the loop, they would stall it)."""
+    besides a row sum and a product over the batch; here only the true logits are gathered."""
     dtype = logits.dtype
-    x = logits.detach().contiguous()
-    bce, g = F.softplus(x), torch.sigmoid(x)
-    g_gamma = g.pow(gamma) if gamma else None
-    coef = row_scale(weights, x.shape[0], reduction, dtype)
-    per_row = isinstance(coef, torch.Tensor)
-    loss = torch.empty(x.shape[0], dtype=dtype)
+    bce, g, x_true = one_vs_rest_in_rows(logits, target)
     # (the loop compiles for a 2-D g_gamma either way)
-    rows(bce.numpy(), g.numpy(),
-         EMPTY[dtype].reshape(0, 0) if g_gamma is None else g_gamma.numpy(),
-         x.gather(1, target.unsqueeze(1)).view(-1).numpy(),  # the true logits
-         target.contiguous().numpy(), float(gamma),
-         coef.contiguous().numpy() if per_row else EMPTY[dtype], 0.0 if per_row else coef,
-         loss.numpy())
-    return reduce_rows(loss, weights, reduction)[0], g
+    g_gamma = g.pow(gamma).numpy() if gamma else EMPTY[dtype].reshape(0, 0)
+    value = reduced_in_loop(rows, (bce.numpy(), g.numpy(), g_gamma, x_true.numpy(),
+                                   target.contiguous().numpy(), float(gamma)),
+                            weights, reduction, dtype, target.shape[0])
+    return value, g
 
 
 register(sigmoid_kernel, "sigmoid_entry", lambda args, dtype: (float(args[0]),), share=1 / 8)

@@ -113,8 +113,10 @@ def native_route(logits, weights, margins=None):
     shift of the logits (one operation) followed by PyTorch's fused cross-entropy costs
     fewer operations than :func:`softmax_ce_kernel`. Above that, the kernel's transposed
     working copy is faster for a few classes; with many (no transposition) the native
-    route's one extra pass over the logits (the shift) costs less than the kernel's
-    passes, except for a scaled shift with ``margins`` (LDAM): there the kernel's working
+    route's one extra pass over the logits (the shift) cost less than the PyTorch
+    kernel's passes when this rule was measured, before the kernel's compiled passes
+    (:mod:`._many_classes`), which were not compared with it. The exception is a scaled
+    shift with ``margins`` (LDAM): there the kernel's working
     copy takes the scale and the margins and is then overwritten by ``log p`` and the
     gradient, one large tensor where the native route allocates five (each a few
     thousand page faults on a large batch). Sample weights (``weights`` other than

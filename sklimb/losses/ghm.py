@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from ._base import (
     ImbalanceLoss,
@@ -15,9 +14,9 @@ from ._base import (
     prepare,
     run_loss,
 )
-from ._compiled import EMPTY, REDUCTION_CODES, loop_on, register
+from ._compiled import EMPTY, loop_on, reduced_in_loop, register
 from ._fused import reduce_rows
-from ._softmax import TRANSPOSE_MAX_CLASSES, one_vs_rest, row, to_logits
+from ._softmax import TRANSPOSE_MAX_CLASSES, one_vs_rest, one_vs_rest_in_rows, row, to_logits
 
 
 def _harmonizing_weights(g, bins, running_density, momentum, update):
@@ -78,20 +77,23 @@ def ghm_kernel(logits, target, bins, running_density, momentum, update, weights,
     its size limit, or no numba.
     """
     weigh = loop_on("ghm_weigh", logits) if _loop_can_update(running_density) else None
-    if weigh is not None and logits.shape[1] > TRANSPOSE_MAX_CLASSES:
-        # the logits' own layout: the loop computes the true entries too, from the true
-        # logits (one gather, where the scatters of one_vs_rest miss the cache twice a row)
-        x = logits.detach()
-        g = torch.sigmoid(x)
-        value = _weigh_in_loop(weigh, F.softplus(x), g, target, 1, bins, running_density,
-                               momentum, update, weights, reduction, with_grad,
-                               x_true=x.gather(1, target.unsqueeze(1)).view(-1))
-        return value, g if with_grad else None
-    bce, g, t0, dim = one_vs_rest(logits, target)
     if weigh is not None:  # the binning and weighting passes in a compiled loop
-        value = _weigh_in_loop(weigh, bce, g, target, dim, bins, running_density, momentum,
-                               update, weights, reduction, with_grad)
+        if logits.shape[1] > TRANSPOSE_MAX_CLASSES:  # the loop computes the true entries too
+            bce, g, x_true = one_vs_rest_in_rows(logits, target)
+            dim = 1
+        else:
+            bce, g, _, dim = one_vs_rest(logits, target)
+            x_true = None
+        state = (EMPTY[torch.float64] if running_density is None or momentum <= 0.0
+                 else running_density.numpy())
+        dtype = g.dtype
+        value = reduced_in_loop(
+            weigh, (bce.numpy(), g.numpy(), EMPTY[dtype] if x_true is None else x_true.numpy(),
+                    target.contiguous().numpy(), dim, int(bins), state, float(momentum),
+                    bool(update), bool(with_grad)),
+            weights, reduction, dtype, target.shape[0])
         return value, to_logits(g, dim) if with_grad else None
+    bce, g, t0, dim = one_vs_rest(logits, target)
     beta = _harmonizing_weights(g, bins, running_density, momentum, update)
     n_classes = logits.shape[1]
     # the product written over ``bce``: a fresh tensor of this size costs page faults
@@ -105,24 +107,6 @@ def ghm_kernel(logits, target, bins, running_density, momentum, update, weights,
         grad = g.mul_(beta).mul_(row(row_scale.div(n_classes), dim))
     grad.scatter_(dim, t0, grad.gather(dim, t0).neg_())
     return value, to_logits(grad, dim)
-
-
-def _weigh_in_loop(weigh, bce, g, target, dim, bins, running_density, momentum, update,
-                   weights, reduction, with_grad, x_true=None):
-    """:func:`._loops.ghm_weigh` on the kernel's tensors: the reduced value (the per-example
-    values for ``reduction="none"``), with the gradient written over ``g`` when
-    ``with_grad``; with ``x_true`` (the true logits), the loop computes the true entries."""
-    dtype = g.dtype
-    n_samples = target.shape[0]
-    rows = torch.empty(n_samples, dtype=dtype) if reduction == "none" else None
-    state = (EMPTY[torch.float64] if running_density is None or momentum <= 0.0
-             else running_density.numpy())
-    w = EMPTY[dtype] if weights is None else weights.detach().to(dtype).contiguous().numpy()
-    total = weigh(bce.numpy(), g.numpy(), EMPTY[dtype] if x_true is None else x_true.numpy(),
-                  target.contiguous().numpy(), dim, int(bins), state, float(momentum),
-                  bool(update), w, REDUCTION_CODES[reduction],
-                  EMPTY[dtype] if rows is None else rows.numpy(), bool(with_grad))
-    return torch.scalar_tensor(total, dtype=dtype) if rows is None else rows
 
 
 def _ghm_loop_params(args, dtype):
