@@ -324,3 +324,18 @@ def test_warm_up_readies_every_loop_for_float32_in_a_new_process(backend):
             "getattr(loops, name).signatures) "
             "for name in ('softmax_entry', 'sigmoid_entry', 'ghm_entry')))")
     assert _python(code) == "True True True"
+
+
+@pytest.mark.parametrize("loss", [
+    CrossEntropyLoss(label_smoothing=0.1), FocalLoss(), DiceLoss(), GHMCLoss(momentum=0.5),
+    LDAMLoss([40, 10] * 12), ClassBalancedLoss([40, 10] * 12, base="sigmoid"),
+], ids=lambda loss: type(loss).__name__)
+@pytest.mark.parametrize("bad", [24, -1])
+def test_large_batches_with_many_classes_name_bad_targets(loss, bad):
+    """Above the loops' size limit with many classes (the compiled passes around PyTorch's
+    functions, on the "compiled" backend) a target out of range gets the usual message."""
+    logits = torch.randn(500, 24, requires_grad=True)
+    target = torch.randint(0, 24, (500,))
+    target[7] = bad
+    with pytest.raises(ValueError, match=r"target values must lie in \[0, 23\]"):
+        loss(logits, target).backward()
