@@ -43,6 +43,7 @@ from ._optim import LR_SCHEDULES, WeightAverage, lr_factor
 from ._training import (
     ArrayBatches,
     ArrayDataset,
+    flushed_subnormals,
     resampled_sizes,
     seeded,
     stratified_holdout,
@@ -540,7 +541,7 @@ default="standard"
 
     def _train(self, data, initialize, **fit_params):
         seed = self._seed()
-        with torch_threads(self.n_threads), seeded(seed, self.device):
+        with torch_threads(self.n_threads), flushed_subnormals(), seeded(seed, self.device):
             data.train.generator = (None if seed is None
                                     else torch.Generator().manual_seed(seed))
             if initialize or not self.initialized_:

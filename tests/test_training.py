@@ -9,6 +9,7 @@ from sklimb._training import (
     ArrayBatches,
     ArrayDataset,
     draw_resampled,
+    flushed_subnormals,
     resampled_sizes,
     stratified_holdout,
 )
@@ -145,3 +146,24 @@ def test_holdout_keeps_every_class_with_two_or_more_samples():
     assert np.intersect1d(train, valid).size == 0
     assert len(train) + len(valid) == len(y)
     assert np.sum(y[valid] == 0) == 10
+
+
+def subnormals_flushed():
+    return torch.tensor([1e-40]).mul_(1.0).item() == 0.0
+
+
+def test_subnormals_are_flushed_during_training_and_the_mode_restored():
+    assert not subnormals_flushed()
+    with flushed_subnormals():
+        assert subnormals_flushed()
+    assert not subnormals_flushed()
+    torch.set_flush_denormal(True)  # a mode the caller set stays set
+    try:
+        with flushed_subnormals():
+            assert subnormals_flushed()
+        assert subnormals_flushed()
+    finally:
+        torch.set_flush_denormal(False)
+    X, y = np.random.default_rng(0).normal(size=(40, 3)), np.arange(40) % 2
+    ImbalancedNetClassifier(max_epochs=1, random_state=0).fit(X, y)
+    assert not subnormals_flushed()
