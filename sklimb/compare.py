@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from ._data import check_numeric_columns
 from .estimator import ImbalancedNetClassifier
-from .losses._compiled import warm_up as warm_up_loss_loops
+from .losses import warm_up as warm_up_loss_loops
 from .metrics import check_metrics, metric_kind, score_fold
 from .results import ComparisonResult
 from .strategies import DEFAULT_STRATEGIES, Strategy

@@ -1,17 +1,15 @@
 """Losses for class-imbalanced classification.
 
-Every loss takes raw logits of shape ``(n_samples, n_classes)`` and integer
-targets of shape ``(n_samples,)``, accepts per-class ``weight`` and
-per-example ``sample_weight``, and reduces with the weighted mean
-``sum(w_i * l_i) / sum(w_i)`` (``w_i = weight[y_i] * sample_weight_i``).
-Each family lives in its own module as a function plus an ``nn.Module``.
-:func:`get_loss` maps the names used by :class:`~sklimb.ImbalancedNetClassifier`
-(``loss="focal"`` ...) to the classes.
+Every loss takes raw logits ``(n_samples, n_classes)`` and integer targets
+``(n_samples,)``, per-class ``weight`` and per-example ``sample_weight``, and
+reduces with the weighted mean ``sum(w_i * l_i) / sum(w_i)``, ``w_i = weight[y_i] *
+sample_weight_i``. Each family is a function and an ``nn.Module`` in its own
+module; :data:`LOSSES` maps the estimator's ``loss=`` names to the classes.
 """
 
 import torch
 
-from ._base import ImbalanceLoss
+from ._base import ImbalanceLoss, warm_up
 from .class_balanced import (
     ClassBalancedLoss,
     class_balanced_loss,
@@ -43,20 +41,8 @@ LOSSES = {
 
 
 def get_loss(name):
-    """Return the loss class registered under ``name``.
-
-    Parameters
-    ----------
-    name : str or callable
-        One of ``"ce"``, ``"focal"``, ``"class_balanced"``, ``"ghm"``,
-        ``"dice"``, ``"ldam"``, ``"logit_adjusted"``, or a loss class or
-        factory (such as ``functools.partial(FocalLoss, gamma=1)``), which
-        is returned as it is.
-
-    Returns
-    -------
-    loss_class : type
-        A :class:`torch.nn.Module` subclass.
+    """The loss class registered under ``name`` in :data:`LOSSES`; a loss class or factory
+    (such as ``functools.partial(FocalLoss, gamma=1)``) is returned as it is.
 
     Examples
     --------
@@ -95,4 +81,5 @@ __all__ = [
     "ldam_margins",
     "log_priors",
     "logit_adjusted_loss",
+    "warm_up",
 ]

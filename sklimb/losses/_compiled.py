@@ -1,324 +1,399 @@
-"""Compiled twins of the loss kernels for CPU batches, when numba is installed.
+"""The compiled CPU backend of the losses: one numba loop per loss, on NumPy arrays.
 
-A PyTorch kernel of :mod:`sklimb.losses` (for example
-:func:`.focal.focal_kernel`) spends 15 to 30 tensor operations on a loss and
-its gradient. At the batch sizes tabular networks train with (64 to 512 rows,
-a few classes) each operation costs a few microseconds of dispatch whatever
-its size, so a loss cost 2 to 7 times PyTorch's own two-operation
-cross-entropy. The loops of :mod:`._loops`, compiled by numba, do the same
-work in one call.
+At the batch sizes tabular networks train with, a loss composed of PyTorch
+operations costs per-operation dispatch, not arithmetic. Each loop here computes
+one loss *and* its gradient in one pass over the rows, in float64, and
+:class:`CompiledLoss` makes it one autograd node. The compositions in the loss
+modules stay the definitions: a shared test holds every loop equal to its
+composition, and a backward pass that builds a graph differentiates the
+composition itself. This module imports nothing else of sklimb; :func:`runs_on`
+is the one guard that decides when a loop runs, after every input check.
 
-A loss module registers its kernel's twin with :func:`register`;
-:func:`compiled_for` hands the twin to :func:`._base.run_loss` when
-
-* numba can be imported (``pip install "sklimb[fast]"``); without it every
-  loss keeps its PyTorch kernel, with the same results up to rounding (the
-  loops compute in float64). A numba that is installed but fails to load
-  (for example built for another NumPy) gives one warning, then the same
-  fallback;
-* the environment variable ``SKLIMB_NUMBA`` is not ``0`` (read at import), and
-  numba's own ``NUMBA_DISABLE_JIT`` is not set;
-* the logits are float32 or float64 on the CPU (half precision has already
-  been promoted to float32) with at most :data:`COMPILED_MAX_ELEMENTS`
-  entries (less for some loops and for many classes, see there): above that
-  PyTorch's vectorised kernels are faster than a scalar loop.
-
-Above that size a kernel may still hand the loops the part of its work that
-PyTorch does in many passes (:func:`loop_on`), keeping PyTorch's vectorised
-transcendental functions: GHM-C (:func:`.ghm.ghm_kernel`) lets PyTorch compute
-``softplus`` and ``sigmoid`` and bins and weighs the results in one loop; the
-softmax cross-entropies with many classes (plain with smoothing or sample
-weights, LDAM, logit-adjusted, class-balanced) make the shifted logits in one
-loop, let PyTorch take their softmax, and compute the losses and the gradient
-in a second loop; the one-vs-rest class-balanced losses with many classes let
-PyTorch compute ``softplus`` and ``sigmoid`` of the logits and compute the true
-entries, the losses and the gradient in one loop.
-
-numba compiles each loop on its first call and keeps the machine code in
-its on-disk cache. Measured here (``benchmarks/bench_losses.py``), the
-first call in a new process takes 1.2-2.9 s with an empty cache and about
-0.3 s with the cache filled, most of it ``import numba``, which happens on
-that first call and not when sklimb is imported.
+Every loop is ``loop(x, t, params, vectors, cw, sw, reduction, value, grad,
+with_grad)``: ``(n, C)`` logits ``x`` (float32 or float64), int64 targets ``t``,
+float64 ``params`` (hyperparameters) and ``vectors`` (per-class constants, one
+per row, or no rows), class and sample weights ``cw``, ``sw`` in the logits'
+dtype (empty when absent), ``reduction`` 0 (mean), 1 (sum) or 2 (none). It
+returns the reduced loss, writes the weighted per-example losses into ``value``
+for ``"none"`` and, with ``with_grad``, the gradient of the result into ``grad``.
 """
 
 from __future__ import annotations
 
+import math
 import os
-import threading
-import warnings
 
 import numpy as np
 import torch
 
-from ._fused import ValueAndGrad
+try:
+    import numba
+except ImportError:  # the losses run on their compositions alone
+    numba = None
 
-#: CPU logits with at most this many entries (``n_samples * n_classes``) use the softmax
-#: loops; the one-vs-rest loops (GHM-C, the sigmoid class-balanced losses), which evaluate
-#: two transcendental functions per logit, stop at a quarter or an eighth of it, and with
-#: more than :data:`MANY_CLASSES` classes every limit is a quarter (measured with
-#: ``benchmarks/bench_losses.py`` against the PyTorch kernels, which vectorise exp and log)
-COMPILED_MAX_ELEMENTS = 32768
-MANY_CLASSES = 16
-#: ``SKLIMB_NUMBA=0`` keeps every loss on its PyTorch kernel
-ENABLED = os.environ.get("SKLIMB_NUMBA", "1") != "0"
-
-#: the losses of :func:`._loops.softmax_rows`
-CROSS_ENTROPY, FOCAL, DICE = 0, 1, 2
-
-#: how the loops of :mod:`._loops` are told the reduction
+#: ``SKLIMB_NUMBA=0`` turns the backend off (read at import)
+ENABLED = numba is not None and os.environ.get("SKLIMB_NUMBA", "1") != "0"
+#: larger logits run on the compositions, whose vectorised operations win there
+MAX_ELEMENTS = 32768
+#: below this ``u = 1 - p_t``, focal's ``log(1 - u) / u`` is its series ``-1 - u / 2``
+SERIES_BELOW = 1e-4
 REDUCTION_CODES = {"mean": 0, "sum": 1, "none": 2}
-_NUMPY_DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
-#: an empty array of each dtype the loops take: its type tells a loop the dtype behind an address
-EMPTY = {dtype: np.empty(0, numpy_dtype) for dtype, numpy_dtype in _NUMPY_DTYPES.items()}
-_TWINS = {}
-_module = None  # the loops' module once imported, False if numba is missing
+_FLOAT_DTYPES = (torch.float32, torch.float64)
+_PLAIN = (torch.Tensor, torch.nn.Parameter)  # not a subclass such as a fake or traced tensor
+TINY = np.finfo(np.float64).tiny
 
 
-def loops():
-    """The module of compiled loops, or ``None`` when numba cannot be imported."""
-    global _module
-    if _module is None:
-        try:
-            from . import _loops as module
-        except ModuleNotFoundError as exc:
-            if exc.name not in ("numba", "llvmlite"):
-                raise
-            module = False
-        except (ImportError, OSError) as exc:
-            warnings.warn(f"numba is installed but could not be loaded ({exc}); the sklimb "
-                          "losses run on their PyTorch kernels.", RuntimeWarning, stacklevel=2)
-            module = False
-        else:
-            if module.numba.config.DISABLE_JIT:  # NUMBA_DISABLE_JIT=1: nothing is compiled
-                module = False
-        _module = module
-    return _module or None
+def _jit(function):
+    if numba is None:
+        return function
+    try:
+        return numba.njit(cache=True, nogil=True)(function)
+    except RuntimeError:  # no writable cache location: compile in every process
+        return numba.njit(nogil=True)(function)
 
 
-def available():
-    """Whether the compiled loops can run here (numba installed and not disabled)."""
-    return ENABLED and loops() is not None
+@_jit
+def mean_norm(t, cw, sw, reduction):
+    """``1 / sum(w_i)`` for the mean (0 when every weight is 0), else 1."""
+    n = t.shape[0]
+    if reduction != 0:
+        return 1.0
+    if cw.shape[0] == 0 and sw.shape[0] == 0:
+        return 1.0 / n
+    total = 0.0
+    for i in range(n):
+        total += example_weight(i, t[i], cw, sw)
+    return 1.0 / total if total > TINY else 0.0
 
 
-class CompiledKernel:
-    """A loop of :mod:`._loops` called with the arguments of a PyTorch kernel.
+@_jit
+def example_weight(i, ti, cw, sw):
+    w = 1.0
+    if cw.shape[0]:
+        w *= cw[ti]
+    if sw.shape[0]:
+        w *= sw[i]
+    return w
 
-    ``name`` is the loop's entry point; ``arrange(args, dtype)`` picks the
-    loop's own parameters from the kernel's arguments after ``target`` (its
-    parameters, then ``weights`` and ``reduction``), with :func:`address`
-    for a per-class tensor. The loop reads the logits, targets and weights and
-    writes the gradient through their addresses: the tensors stay referenced
-    for the whole call, and nothing is copied when they are contiguous.
 
-    At the batch sizes the loops are for, each Python call and each object
-    allocated on the way to the loop is a visible share of the loss's cost
-    (``benchmarks/bench_losses.py``), hence the flat code of :meth:`run`
-    and :meth:`LoopNode.forward`.
+@_jit
+def store(i, weighted_loss, reduction, value):
+    """Keep row ``i``'s weighted loss for ``"none"``; return what it adds to the total."""
+    if reduction == 2:
+        value[i] = weighted_loss
+        return 0.0
+    return weighted_loss
+
+
+@_jit
+def softmax_row(z, ti, p):
+    """``p = softmax(z)``; returns ``(log p_t, u, lse)`` with ``u = 1 - p_t`` summed from
+    the other probabilities (no cancellation as ``p_t -> 1``)."""
+    n_classes = z.shape[0]
+    m = z[0]
+    for c in range(1, n_classes):  # a plain loop: ndarray.max() costs more at this size
+        if z[c] > m:
+            m = z[c]
+    s = 0.0
+    for c in range(n_classes):
+        p[c] = math.exp(z[c] - m)
+        s += p[c]
+    inverse = 1.0 / s
+    u = 0.0
+    for c in range(n_classes):
+        p[c] *= inverse
+        if c != ti:
+            u += p[c]
+    lse = m + math.log(s)
+    return z[ti] - lse, u, lse
+
+
+@_jit
+def power(u, a):
+    """``u**a`` for ``u >= 0``, from ``exp`` and ``log`` (cheaper than ``pow``), exact
+    for the common ``a = 0`` and ``a = 2``."""
+    if a == 0.0:
+        return 1.0
+    if a == 2.0:
+        return u * u
+    return math.exp(a * math.log(u)) if u > 0.0 else 0.0
+
+
+@_jit
+def softplus_sigmoid(a):
+    """``(log(1 + exp(a)), sigmoid(a))`` without overflow, from one exponential."""
+    e = math.exp(-abs(a))
+    g = 1.0 / (1.0 + e) if a >= 0.0 else e / (1.0 + e)
+    return max(a, 0.0) + math.log1p(e), g
+
+
+@_jit
+def cross_entropy_loop(x, t, params, vectors, cw, sw, reduction, value, grad, with_grad):
+    """:func:`.cross_entropy.cross_entropy_rows`; ``params = (eps, s)``, ``vectors = (bias,
+    margin)`` or no rows. Gradient ``s (p - (1 - eps) onehot - eps / C)``, its true entry
+    written ``-s (u - eps (1 - 1 / C))``."""
+    eps, scale = params[0], params[1]
+    shifted = vectors.shape[0] > 0
+    n, n_classes = x.shape
+    z, p = np.empty(n_classes), np.empty(n_classes)
+    norm = mean_norm(t, cw, sw, reduction)
+    total = 0.0
+    for i in range(n):
+        ti = t[i]
+        for c in range(n_classes):
+            z[c] = scale * x[i, c] + (vectors[0, c] if shifted else 0.0)
+        if shifted:
+            z[ti] -= scale * vectors[1, ti]
+        log_pt, u, lse = softmax_row(z, ti, p)
+        loss = -(1.0 - eps) * log_pt - eps / n_classes * (z.sum() - n_classes * lse)
+        w = example_weight(i, ti, cw, sw)
+        total += store(i, w * loss, reduction, value)
+        if with_grad:
+            r = w * norm * scale
+            for c in range(n_classes):
+                grad[i, c] = r * (p[c] - eps / n_classes)
+            grad[i, ti] = -r * (u - eps * (1.0 - 1.0 / n_classes))
+    return total * norm
+
+
+@_jit
+def focal_loop(x, t, params, vectors, cw, sw, reduction, value, grad, with_grad):
+    """:func:`.focal.focal_rows`, ``-u**gamma log p_t`` with ``u = 1 - p_t``. Its gradient is
+    ``c (p - onehot)``, ``c = u**gamma (1 - gamma p_t log p_t / u)``, finite for every
+    ``gamma >= 0`` (``log p_t / u`` from its series ``-1 - u / 2`` for small ``u``)."""
+    gamma = params[0]
+    n, n_classes = x.shape
+    z, p = np.empty(n_classes), np.empty(n_classes)
+    norm = mean_norm(t, cw, sw, reduction)
+    total = 0.0
+    for i in range(n):
+        ti = t[i]
+        for c in range(n_classes):
+            z[c] = x[i, c]
+        log_pt, u, _ = softmax_row(z, ti, p)
+        u_gamma = power(u, gamma)
+        w = example_weight(i, ti, cw, sw)
+        total += store(i, -w * u_gamma * log_pt, reduction, value)
+        if with_grad:
+            ratio = log_pt / u if u > SERIES_BELOW else -1.0 - 0.5 * u
+            coef = w * norm * u_gamma * (1.0 - gamma * p[ti] * ratio)
+            for c in range(n_classes):
+                grad[i, c] = coef * p[c]
+            grad[i, ti] = -coef * u
+    return total * norm
+
+
+@_jit
+def dice_loop(x, t, params, vectors, cw, sw, reduction, value, grad, with_grad):
+    """:func:`.dice.dice_rows`, ``(1 - q) / (q + 1 + smooth)`` with ``q = u**alpha p_t``.
+
+    The gradient is ``c (p - onehot)`` with ``c = K p_t u**(alpha - 1) (u - alpha p_t)``,
+    ``K = (2 + smooth) / (q + 1 + smooth)**2``; off the true class ``c p_j`` is bounded
+    because ``p_j <= u``, and the true entry is ``-K p_t u**alpha (u - alpha p_t)``.
     """
-
-    __slots__ = ("accepts", "arrange", "entries", "limits", "name")
-
-    def __init__(self, name, arrange, share, accepts):
-        self.name = name
-        self.arrange = arrange
-        self.accepts = accepts
-        limit = COMPILED_MAX_ELEMENTS * share
-        self.limits = (limit, limit / 4)  # up to MANY_CLASSES classes, above
-        self.entries = {}  # logits dtype -> the loop's machine code, see compile()
-
-    def compile(self, dtype, args):
-        """The loop's compiled entry point for logits of ``dtype``, called with ``args``
-        after the gradient's address.
-
-        numba's dispatcher finds the machine code for the types of the arguments
-        at every call. The argument types of a twin's loop depend only on the
-        logits' dtype (addresses, sizes and flags are Python ints and bools, and
-        ``arrange`` converts every parameter to the type the loop takes: an
-        entry point converts what it is given to the types it was compiled
-        for), so the entry point is looked up once per dtype and called
-        directly. This compiles the loop or loads it from numba's cache.
-        """
-        dispatcher = getattr(loops(), self.name)
-        entry = self.entries[dtype] = dispatcher.compile(
-            tuple(dispatcher.typeof_pyval(arg) for arg in (0, *args)))
-        return entry
-
-    def run(self, logits, target, args):
-        """The loss of validated inputs: one :class:`LoopNode` where a gradient is needed.
-
-        ``args`` are the PyTorch kernel's arguments after ``target``:
-        its parameters, the example weights (a tensor, ``None`` or
-        :class:`PerClass`; :func:`._base.run_loss` applies weights that require a
-        gradient outside the node) and the reduction. Everything but the gradient is
-        prepared here, so that the node's forward pass only allocates the
-        gradient and calls the loop; the tensors whose addresses the loop gets
-        stay referenced by this frame until it returns.
-        """
-        weights, reduction, dtype = args[-2], args[-1], logits.dtype
-        class_weight = None
-        if weights is not None:
-            if type(weights) is PerClass:  # indexed by the loop itself
-                weights, class_weight = None, _constant(weights.weight, dtype)
+    alpha, smooth = params[0], params[1]
+    n, n_classes = x.shape
+    z, p = np.empty(n_classes), np.empty(n_classes)
+    norm = mean_norm(t, cw, sw, reduction)
+    total = 0.0
+    for i in range(n):
+        ti = t[i]
+        for c in range(n_classes):
+            z[c] = x[i, c]
+        _, u, _ = softmax_row(z, ti, p)
+        p_t = p[ti]
+        u_alpha = power(u, alpha)
+        q = u_alpha * p_t
+        denominator = q + 1.0 + smooth
+        w = example_weight(i, ti, cw, sw)
+        total += store(i, w * (1.0 - q) / denominator, reduction, value)
+        if with_grad:
+            k = w * norm * (2.0 + smooth) / (denominator * denominator) * p_t
+            if alpha != 0.0:
+                k *= u - alpha * p_t
+                true_entry = -k * u_alpha
+                k *= u_alpha / u if u >= TINY else max(u, TINY) ** (alpha - 1.0)
             else:
-                weights = _constant(weights, dtype)
-        x = logits if logits.is_contiguous() else logits.contiguous()
-        if not target.is_contiguous():
-            target = target.contiguous()
-        n_samples, n_classes = x.shape
-        rows = torch.empty(n_samples, dtype=dtype) if reduction == "none" else None
-        loop_args = (x.data_ptr(), target.data_ptr(),
-                     0 if weights is None else weights.data_ptr(),
-                     0 if class_weight is None else class_weight.data_ptr(),
-                     0 if rows is None else rows.data_ptr(),
-                     n_samples, n_classes, EMPTY[dtype], REDUCTION_CODES[reduction],
-                     *self.arrange(args, dtype))
-        entry = self.entries.get(dtype) or self.compile(dtype, loop_args)
-        call = (x, rows, entry, loop_args)
-        if logits.requires_grad and torch.is_grad_enabled():
-            value = _apply_loop_node(logits, self, call)
-        else:
-            value = LoopNode.forward(None, logits, self, call)
-        calls = RECORDING.calls
-        if calls is not None:  # a loss module's forward pass is being recorded (see ._plan)
-            calls.append((value, self, dtype, entry, loop_args, (class_weight, args)))
-        return value
+                true_entry = -k * u
+            for c in range(n_classes):
+                grad[i, c] = k * p[c]
+            grad[i, ti] = true_entry
+    return total * norm
 
 
-class _Recording(threading.local):
-    #: per thread, the list :meth:`CompiledKernel.run` appends its calls to while
-    #: :func:`._plan.recorded` runs a loss module's forward pass; ``None`` otherwise
-    calls = None
+@_jit
+def sigmoid_loop(x, t, params, vectors, cw, sw, reduction, value, grad, with_grad):
+    """:func:`.class_balanced.sigmoid_rows`, ``sum_c g**gamma softplus(a_c)`` with ``g =
+    sigmoid(a)``; the derivative by ``a_c`` is ``g**gamma (gamma (1 - g) softplus(a_c) +
+    g)``, its sign flipped back for the true entry."""
+    gamma = params[0]
+    n, n_classes = x.shape
+    norm = mean_norm(t, cw, sw, reduction)
+    total = 0.0
+    for i in range(n):
+        ti = t[i]
+        w = example_weight(i, ti, cw, sw)
+        loss = 0.0
+        for c in range(n_classes):
+            a = -x[i, c] if c == ti else float(x[i, c])
+            bce, g = softplus_sigmoid(a)
+            g_gamma = power(g, gamma)
+            loss += g_gamma * bce
+            if with_grad:
+                d = w * norm * g_gamma * (gamma * (1.0 - g) * bce + g)
+                grad[i, c] = -d if c == ti else d
+        total += store(i, w * loss, reduction, value)
+    return total * norm
 
 
-RECORDING = _Recording()
+@_jit
+def ghm_loop(x, t, params, vectors, cw, sw, reduction, value, grad, with_grad):
+    """:func:`.ghm.ghm_rows`: one-vs-rest BCE ``softplus(a)`` of every logit weighted by
+    the harmonizing weight of its gradient norm ``g = sigmoid(a)``, averaged per row.
 
-
-class LoopNode(ValueAndGrad):
-    """:class:`._fused.ValueAndGrad` for a compiled loop.
-
-    ``forward(ctx, logits, twin, call)`` with ``call`` as prepared by
-    :meth:`CompiledKernel.run`: the contiguous logits, the per-example values
-    of ``reduction="none"`` (else ``None``), the loop's entry point and its
-    arguments after the gradient's address. With ``ctx=None`` it returns the
-    value alone and computes no gradient (no node is being built).
+    ``params = (bins, momentum, update)``; ``vectors`` holds the EMA state of the bin
+    densities in its one row (no rows for none), updated in place when ``update``. The
+    weights are constants of the gradient ``beta * g`` (sign flipped on the true entry).
     """
+    bins, momentum, update = int(params[0]), params[1], params[2] != 0.0
+    n, n_classes = x.shape
+    index = np.empty((n, n_classes), np.int64)
+    counts = np.zeros(bins)
+    for i in range(n):
+        for c in range(n_classes):
+            g = softplus_sigmoid(-x[i, c] if c == t[i] else float(x[i, c]))[1]
+            index[i, c] = min(int(g * bins), bins - 1) if g > 0.0 else 0  # NaN: first bin
+            counts[index[i, c]] += 1.0
+    n_nonempty = 0
+    for b in range(bins):
+        n_nonempty += counts[b] > 0.0
+        counts[b] /= n * n_classes  # the batch's density
+    if vectors.shape[0] and momentum > 0.0:
+        state = vectors[0]
+        if state.sum() > 0.0:  # an all-zero state has never been updated
+            for b in range(bins):
+                counts[b] = momentum * state[b] + (1.0 - momentum) * counts[b]
+        if update:
+            state[:] = counts
+    norm = mean_norm(t, cw, sw, reduction)
+    total = 0.0
+    for i in range(n):
+        ti = t[i]
+        w = example_weight(i, ti, cw, sw)
+        loss = 0.0
+        for c in range(n_classes):
+            bce, g = softplus_sigmoid(-x[i, c] if c == ti else float(x[i, c]))
+            beta = 1.0 / (counts[index[i, c]] * n_nonempty)
+            loss += beta * bce
+            if with_grad:
+                d = w * norm * beta * g / n_classes
+                grad[i, c] = -d if c == ti else d
+        total += store(i, w * loss / n_classes, reduction, value)
+    return total * norm
+
+
+def runs_on(logits, target, *tensors):
+    """Whether a loop computes this call: numba enabled, float32/float64 logits of at most
+    :data:`MAX_ELEMENTS` entries, every tensor (or ``None``) a plain strided CPU tensor
+    without negative or conjugate bit, no weight that requires a gradient, and no
+    tracing, ``torch.compile`` or ``torch.func`` transform active."""
+    if not ENABLED or logits.dtype not in _FLOAT_DTYPES or logits.numel() > MAX_ELEMENTS:
+        return False
+    if (torch._C._are_functorch_transforms_active() or torch.compiler.is_compiling()
+            or torch.jit.is_tracing()):
+        return False
+    for tensor in (logits, target, *tensors):
+        if tensor is None:
+            continue
+        if (type(tensor) not in _PLAIN or tensor.device.type != "cpu"
+                or tensor.layout is not torch.strided or tensor.is_neg() or tensor.is_conj()):
+            return False
+        if tensor is not logits and tensor.requires_grad:
+            return False
+    return True
+
+
+def _array(tensor, dtype):
+    """A NumPy array of ``tensor`` in ``dtype`` (a view when it is contiguous already)."""
+    return tensor.detach().to(dtype).contiguous().numpy()
+
+
+def run(name, logits, target, params, vectors, weight, sample_weight, reduction, reference,
+        state=None):
+    """The loss of checked inputs computed by the loop ``name``, as one autograd node.
+
+    ``vectors`` are per-class tensors (``None`` for an absent one; no rows if all are);
+    ``reference(logits)`` is the composition, differentiated by a backward pass that
+    builds a graph; ``state`` is a tensor the loop updates (GHM-C's densities) through
+    a float64 copy, its one row of vectors, copied back after the call.
+    """
+    dtype = logits.dtype
+    empty = _EMPTY[dtype]
+    if state is not None:
+        vectors = state.detach().to(torch.float64, copy=True).numpy()[None]
+    elif any(vector is not None for vector in vectors):
+        n_classes = logits.shape[1]
+        vectors = np.stack([np.zeros(n_classes) if vector is None else _array(vector, torch.float64)
+                            for vector in vectors])
+    else:
+        vectors = _NO_VECTORS
+    args = (globals()[name], target.contiguous().numpy(), np.array(params, dtype=np.float64),
+            vectors, empty if weight is None else _array(weight, dtype),
+            empty if sample_weight is None else _array(sample_weight, dtype),
+            REDUCTION_CODES[reduction], state)
+    if logits.requires_grad and torch.is_grad_enabled():
+        return CompiledLoss.apply(logits, args, reference)
+    return _call(logits, args, with_grad=False)[0]
+
+
+_EMPTY = {torch.float32: np.empty(0, np.float32), torch.float64: np.empty(0, np.float64)}
+_NO_VECTORS = np.empty((0, 0))
+
+
+def _call(logits, args, with_grad):
+    loop, t, params, vectors, cw, sw, reduction, state = args
+    x = logits.detach().contiguous()
+    value = torch.empty(x.shape[0] if reduction == 2 else 0, dtype=x.dtype)
+    grad = torch.empty_like(x) if with_grad else x.new_empty((0, 0))
+    total = loop(x.numpy(), t, params, vectors, cw, sw, reduction, value.numpy(), grad.numpy(),
+                 with_grad)
+    if state is not None:
+        with torch.no_grad():
+            state.copy_(torch.from_numpy(vectors[0]))
+    return (value if reduction == 2 else torch.tensor(total, dtype=x.dtype)), grad
+
+
+class CompiledLoss(torch.autograd.Function):
+    """A loop's loss as one autograd node, its gradient computed with the value; a backward
+    pass that builds a graph (``create_graph=True``) differentiates the composition, so
+    that second derivatives are those of the loss itself."""
 
     @staticmethod
-    def forward(ctx, logits, twin, call):
-        x, rows, entry, loop_args = call
-        if ctx is None:
-            total = entry(0, *loop_args)
-        else:
-            grad = torch.empty_like(x)
-            total = entry(grad.data_ptr(), *loop_args)
-            ctx.save_for_backward(grad)
-        return torch.scalar_tensor(total, dtype=x.dtype) if rows is None else rows
+    def forward(ctx, logits, args, reference):
+        value, grad = _call(logits, args, with_grad=True)
+        ctx.reference = reference
+        ctx.save_for_backward(logits, grad)
+        return value
 
-
-#: ``LoopNode.apply`` without the Python wrapper (see ``._fused._apply_node``)
-_apply_loop_node = super(torch.autograd.Function, LoopNode).apply
-
-
-class PerClass:
-    """Example weights ``weight[target]`` left unexpanded: a loss module's class ``weight``
-    when it has no sample weights. A compiled loop indexes it itself; a PyTorch kernel gets
-    it expanded (:func:`._base.run_loss`)."""
-
-    __slots__ = ("weight",)
-
-    def __init__(self, weight):
-        self.weight = weight
-
-
-def address(tensor, dtype):
-    """The address of a per-class constant for a loop (0 for ``None``).
-
-    The tensor must be contiguous and of the logits' ``dtype`` (the callers
-    convert their constants with the logits), and stays referenced by the
-    kernel's arguments for the whole call.
-    """
-    if tensor is None:
-        return 0
-    if tensor.dtype != dtype or not tensor.is_contiguous() or not tensor.is_cpu:
-        raise RuntimeError(
-            f"internal error: a per-class constant of dtype {tensor.dtype} (contiguous: "
-            f"{tensor.is_contiguous()}) for {dtype} logits; please report this")
-    return tensor.data_ptr()
-
-
-def _constant(tensor, dtype):
-    """Weights as a contiguous tensor of ``dtype``; the loop reads them through their
-    address, whether they require a gradient or not."""
-    if tensor.dtype != dtype:
-        tensor = tensor.to(dtype)
-    return tensor if tensor.is_contiguous() else tensor.contiguous()
-
-
-def register(kernel, loop, arrange, share=1.0, accepts=None):
-    """Give the PyTorch ``kernel`` the compiled twin ``loop`` (a name in :mod:`._loops`),
-    for logits of up to ``share * COMPILED_MAX_ELEMENTS`` entries and, if ``accepts`` is
-    given, for the kernel arguments after ``target`` it returns true for."""
-    _TWINS[kernel] = CompiledKernel(loop, arrange, share, accepts)
-
-
-def compiled_for(kernel, logits, args=None):
-    """``kernel``'s compiled twin where it applies to ``logits`` and, when given, the kernel's
-    arguments after ``target`` (see :func:`register`), else ``kernel``."""
-    twin = _TWINS.get(kernel)
-    if twin is None or not ENABLED or not logits.is_cpu or logits.dtype not in _NUMPY_DTYPES:
-        return kernel
-    if torch._C._are_functorch_transforms_active():  # wrapped tensors have no address
-        return kernel
-    n_samples, n_classes = logits.shape
-    if n_samples * n_classes > twin.limits[n_classes > MANY_CLASSES]:
-        return kernel
-    if not _module and loops() is None:  # numba missing (a global read, not a call, once loaded)
-        return kernel
-    if args is not None and twin.accepts is not None and not twin.accepts(args):
-        return kernel
-    return twin
-
-
-def loop_on(name, tensor):
-    """The compiled loop ``name`` of :mod:`._loops` (a numba dispatcher, called with NumPy
-    arrays) when the loops can run on ``tensor`` (float32 or float64 on the CPU, outside
-    functorch transforms), whatever its size; else ``None``.
-
-    For kernels that hand the loops only part of their work on large batches, where the
-    per-call cost of a dispatcher does not matter.
-    """
-    if (not ENABLED or not tensor.is_cpu or tensor.dtype not in _NUMPY_DTYPES
-            or torch._C._are_functorch_transforms_active()):
-        return None
-    module = loops()
-    return None if module is None else getattr(module, name)
-
-
-def reduced_in_loop(loop, args, weights, reduction, dtype, n_samples):
-    """The value of a loss whose loop from :func:`loop_on` reduces the per-example losses
-    itself, as every loop of :mod:`._loops` does: it is called with ``args``, then the
-    example ``weights`` (or ``None``), the reduction code and the array for the per-example
-    values of ``reduction="none"``; returns the reduced value as a 0-d tensor of ``dtype``,
-    or the per-example values."""
-    rows = torch.empty(n_samples, dtype=dtype) if reduction == "none" else None
-    w = EMPTY[dtype] if weights is None else weights.detach().to(dtype).contiguous().numpy()
-    total = loop(*args, w, REDUCTION_CODES[reduction],
-                 EMPTY[dtype] if rows is None else rows.numpy())
-    return torch.scalar_tensor(total, dtype=dtype) if rows is None else rows
+    @staticmethod
+    def backward(ctx, grad_output):
+        logits, grad = ctx.saved_tensors
+        if torch.is_grad_enabled():
+            (grad,) = torch.autograd.grad(ctx.reference(logits), logits, grad_output,
+                                          create_graph=True)
+            return grad, None, None
+        if grad_output.ndim:
+            return grad * grad_output.unsqueeze(1), None, None
+        return grad * grad_output, None, None
 
 
 def warm_up():
-    """Compile every loop for float32 logits, or load it from numba's cache, untimed.
-
-    The first call of a loop in a process compiles it (1.2-2.9 s with an empty cache)
-    or loads it (about 0.3 s, mostly ``import numba``); a caller that times fits, such
-    as :func:`sklimb.compare`, calls this first so that the cost is not reported as the
-    fit time of whichever strategy happens to run first. Does nothing without numba.
-    """
-    if not available():
-        return
-    from . import ClassBalancedLoss, FocalLoss, GHMCLoss  # the losses register the twins
-
-    target = torch.tensor([0, 1])
-    for loss in (FocalLoss(), GHMCLoss(momentum=0.5), ClassBalancedLoss([1, 1], base="sigmoid")):
-        loss(torch.zeros(2, 2, requires_grad=True), target).backward()
+    """Compile every loop for float32 and float64 logits (or load it from numba's cache)."""
+    for dtype in (np.float32, np.float64) if ENABLED else ():
+        x, empty, grad = np.zeros((2, 2), dtype), np.empty(0, dtype), np.empty((2, 2), dtype)
+        for loop, params, vectors in (
+                (cross_entropy_loop, (0.0, 1.0), np.zeros((2, 2))), (focal_loop, (2.0,), None),
+                (dice_loop, (0.1, 1.0), None), (sigmoid_loop, (0.0,), None),
+                (ghm_loop, (10.0, 0.5, 1.0), np.zeros((1, 10)))):
+            loop(x, np.array([0, 1]), np.array(params),
+                 _NO_VECTORS if vectors is None else vectors, empty, empty, 0, empty, grad, True)

@@ -4,59 +4,35 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from ._base import (
     ImbalanceLoss,
     add_log_shifts,
-    as_class_tensor,
-    check_class_vector_size,
-    check_logits_target,
     check_number,
+    check_per_class,
     check_reduction,
-    class_counts_buffer,
+    class_counts_vector,
+    compute_loss,
     log_or_none,
-    module_example_weights,
-    prepare,
-    required_class_counts,
-    run_loss,
+    one_vs_rest_margins,
+    times_weight,
 )
-from ._compiled import EMPTY, loop_on, reduced_in_loop, register
-from ._fused import reduce_rows
-from ._softmax import TRANSPOSE_MAX_CLASSES, one_vs_rest, one_vs_rest_in_rows, row, to_logits
 from .cross_entropy import softmax_cross_entropy
-from .focal import focal_kernel
+from .focal import focal_rows
 
 BASES = ("softmax", "sigmoid", "focal", "sigmoid_focal")
 
 
 def effective_number_weights(class_counts, beta=0.999):
-    r"""Class weights from the effective number of samples.
+    r"""Class weights :math:`w_c \propto 1 / E_{n_c}` from the effective numbers of samples.
 
-    The effective number of a class with :math:`n_c` samples is
-    :math:`E_{n_c} = (1 - \beta^{n_c}) / (1 - \beta)`; its weight is
-    :math:`1 / E_{n_c}`, normalised so that the weights sum to the number of
-    classes :math:`C`:
-
-    .. math::
-
-        w_c = C \, \frac{(1 - \beta) / (1 - \beta^{n_c})}
-                       {\sum_k (1 - \beta) / (1 - \beta^{n_k})}.
-
-    ``beta=0`` gives uniform weights and :math:`\beta \to 1` approaches
-    inverse class frequency. A class with no samples is given the weight of a
-    class with one sample rather than an infinite weight.
-
-    Parameters
-    ----------
-    class_counts : array-like of shape (n_classes,)
-        Number of training samples of each class.
-    beta : float, default=0.999
-        Hyperparameter :math:`\beta \in [0, 1)`.
-
-    Returns
-    -------
-    weights : numpy.ndarray of shape (n_classes,)
-        Float64 weights summing to ``n_classes``.
+    The weights are normalised to sum to the number of classes :math:`C`:
+    :math:`w_c = C \, E_{n_c}^{-1} / \sum_k E_{n_k}^{-1}` with
+    :math:`E_n = (1 - \beta^n) / (1 - \beta)` (:func:`effective_numbers`).
+    ``beta=0`` gives uniform weights and :math:`\beta \to 1` approaches inverse
+    class frequency; a class with no samples weighs like a class with one. Returns
+    a float64 NumPy array of shape ``(n_classes,)``.
 
     References
     ----------
@@ -69,27 +45,16 @@ def effective_number_weights(class_counts, beta=0.999):
     >>> effective_number_weights([100, 10], beta=0.9).round(4)
     array([0.7889, 1.2111])
     """
-    counts = np.maximum(required_class_counts(class_counts).numpy(), 1.0)
+    counts = class_counts_vector(class_counts, "effective_number_weights").double().numpy()
+    counts = np.maximum(counts, 1.0)
     inverse_effective = 1.0 / effective_numbers(counts, beta)
     return inverse_effective * (counts.size / inverse_effective.sum())
 
 
 def effective_numbers(class_counts, beta=0.999):
-    r"""Effective number of samples :math:`E_n = (1 - \beta^n) / (1 - \beta)` per class.
-
-    ``1 - beta**n`` is computed as ``-expm1(n log beta)``, without cancellation
-    for :math:`\beta` near 1; ``beta=0`` gives 1 for every non-empty class.
-
-    Parameters
-    ----------
-    class_counts : array-like of shape (n_classes,)
-        Samples per class.
-    beta : float, default=0.999
-        Hyperparameter :math:`\beta \in [0, 1)`.
-
-    Returns
-    -------
-    effective : numpy.ndarray of shape (n_classes,)
+    r"""Effective number of samples :math:`E_n = (1 - \beta^n) / (1 - \beta)` per class,
+    with ``1 - beta**n`` computed as ``-expm1(n log beta)`` (no cancellation as
+    :math:`\beta \to 1`); ``beta=0`` gives 1 for every non-empty class.
 
     Examples
     --------
@@ -107,58 +72,15 @@ def effective_numbers(class_counts, beta=0.999):
     return -np.expm1(counts * np.log(beta)) / -np.expm1(np.log(beta))
 
 
-def sigmoid_kernel(logits, target, gamma, weights, reduction, *, with_grad):
-    """Sum over classes of one-vs-rest (focal) BCE and its gradient (see :mod:`._fused`).
-
-    With one-hot labels, the BCE of logit ``x_ic`` is ``softplus(a_ic)``
-    where ``a_ic = -x_ic`` for the true class and ``x_ic`` otherwise, and
-    ``g = sigmoid(a) = |sigmoid(x) - y|`` is both the probability of the
-    wrong answer and ``d softplus(a) / d a``. The sigmoid focal form multiplies by
-    ``g**gamma``; its derivative is ``g**gamma * (gamma * (1 - g) *
-    softplus(a) + g)``. The sign of the true row is restored for the gradient
-    with respect to the logits. :func:`._softmax.one_vs_rest` computes ``softplus(a)`` and
-    ``sigmoid(a)``.
-    """
-    if with_grad and logits.shape[1] > TRANSPOSE_MAX_CLASSES:
-        rows = loop_on("sigmoid_ce_rows", logits)
-        if rows is not None:
-            return _many_classes_in_loop(rows, logits, target, gamma, weights, reduction)
-    bce, g, t0, dim = one_vs_rest(logits, target, with_sigmoid=with_grad or bool(gamma))
+def sigmoid_rows(logits, target, gamma=0.0):
+    r"""Per-example one-vs-rest BCE ``softplus(a_c)`` summed over the classes (``a``: the
+    logits, true entries negated); with :math:`\gamma > 0` each term is weighted by
+    :math:`(1 - p^t_c)^\gamma = \exp(\gamma \, \mathrm{logsigmoid}(a_c))`."""
+    a = one_vs_rest_margins(logits, target)
+    bce = F.softplus(a)
     if gamma:
-        g_gamma = g.pow(gamma)
-        loss_terms = g_gamma * bce
-    else:
-        loss_terms = bce
-    value, row_scale = reduce_rows(loss_terms.sum(dim), weights, reduction)
-    if not with_grad:
-        return value, None
-    if gamma:
-        grad = torch.rsub(g, 1.0).mul_(bce).mul_(gamma).add_(g).mul_(g_gamma)
-    else:
-        grad = g
-    grad.mul_(row(row_scale, dim))
-    grad.scatter_(dim, t0, grad.gather(dim, t0).neg_())
-    return value, to_logits(grad, dim)
-
-
-def _many_classes_in_loop(rows, logits, target, gamma, weights, reduction):
-    """:func:`sigmoid_kernel` with a gradient, for many classes, where numba is installed:
-    PyTorch's vectorised ``softplus``, ``sigmoid`` (and ``pow``) of the logits as they are,
-    then :func:`._loops.sigmoid_ce_rows` computes the true entries, the losses and the
-    gradient row by row. The PyTorch kernel writes the true entries with two scatters and
-    the gradient's signs with a gather and a scatter, each missing the cache once per row,
-    besides a row sum and a product over the batch; here only the true logits are gathered."""
-    dtype = logits.dtype
-    bce, g, x_true = one_vs_rest_in_rows(logits, target)
-    # (the loop compiles for a 2-D g_gamma either way)
-    g_gamma = g.pow(gamma).numpy() if gamma else EMPTY[dtype].reshape(0, 0)
-    value = reduced_in_loop(rows, (bce.numpy(), g.numpy(), g_gamma, x_true.numpy(),
-                                   target.contiguous().numpy(), float(gamma)),
-                            weights, reduction, dtype, target.shape[0])
-    return value, g
-
-
-register(sigmoid_kernel, "sigmoid_entry", lambda args, dtype: (float(args[0]),), share=1 / 8)
+        bce = torch.exp(gamma * F.logsigmoid(a)) * bce
+    return bce.sum(1)
 
 
 def class_balanced_loss(
@@ -180,10 +102,9 @@ def class_balanced_loss(
 
     Parameters
     ----------
-    logits : torch.Tensor of shape (n_samples, n_classes)
-        Raw, unnormalised scores.
-    target : torch.Tensor of shape (n_samples,)
-        Integer class indices.
+    logits, target : torch.Tensor
+        Raw scores of shape ``(n_samples, n_classes)`` and integer class indices of
+        shape ``(n_samples,)``.
     class_counts : array-like of shape (n_classes,)
         Training samples per class (counts of the whole training set, not of
         one batch).
@@ -193,17 +114,11 @@ def class_balanced_loss(
         The base loss.
     gamma : float, default=2.0
         Focusing parameter of the focal bases (ignored otherwise).
-    weight : array-like of shape (n_classes,), default=None
-        Further per-class weights, multiplied with the class-balanced ones.
-    sample_weight : torch.Tensor of shape (n_samples,), default=None
-        Per-example weights.
+    weight, sample_weight : array-like, default=None
+        Per-class and per-example weights (see :mod:`sklimb.losses`); ``weight``
+        multiplies the class-balanced weights.
     reduction : {"mean", "sum", "none"}, default="mean"
-        Reduction of the per-example losses.
-
-    Returns
-    -------
-    loss : torch.Tensor
-        A scalar, or shape ``(n_samples,)`` for ``reduction="none"``.
+        The loss is a scalar, or has shape ``(n_samples,)`` for ``"none"``.
 
     Examples
     --------
@@ -214,10 +129,12 @@ def class_balanced_loss(
     0.6931
     """
     reduction = check_reduction(reduction)
-    weights = torch.as_tensor(effective_number_weights(class_counts, beta), dtype=torch.float32)
-    return _class_balanced(logits, target, weights, _check_base(base),
-                           check_number("gamma", gamma, low=0.0), weight, sample_weight,
-                           reduction)
+    class_weight = torch.as_tensor(effective_number_weights(class_counts, beta))
+    if isinstance(logits, torch.Tensor):
+        class_weight = class_weight.to(device=logits.device, dtype=logits.dtype)
+    return _class_balanced(logits, target, times_weight(class_weight, weight, "class_counts"),
+                           _check_base(base), check_number("gamma", gamma, low=0.0),
+                           sample_weight, reduction)
 
 
 def _check_base(base):
@@ -226,46 +143,26 @@ def _check_base(base):
     return base
 
 
-def _class_balanced(logits, target, cb_weight, base, gamma, weight, sample_weight, reduction):
-    if isinstance(logits, torch.Tensor) and logits.ndim == 2:
-        check_class_vector_size("class_counts", cb_weight, logits.shape[1])
-    if weight is not None:
-        cb_weight = cb_weight * as_class_tensor("weight", weight, cb_weight[None])
-    logits, target, _, weights = prepare(logits, target, sample_weight, cb_weight)
-    return _class_balanced_rows(logits, target, weights, base, gamma, reduction)
-
-
-def _class_balanced_rows(logits, target, weights, base, gamma, reduction):
-    """The base loss of validated inputs, reduced with the example ``weights``."""
+def _class_balanced(logits, target, weight, base, gamma, sample_weight, reduction):
+    """The base loss of ``logits``, with the (already combined) class ``weight``."""
+    check_per_class("class_counts", weight, logits)
     if base == "softmax":
-        return softmax_cross_entropy(logits, target, weights, reduction)
+        return softmax_cross_entropy(logits, target, weight, sample_weight, reduction)
     if base == "focal":
-        return run_loss(logits, target, focal_kernel, gamma, weights, reduction)
-    sigmoid_gamma = gamma if base == "sigmoid_focal" else 0.0
-    return run_loss(logits, target, sigmoid_kernel, sigmoid_gamma, weights, reduction)
+        rows, compiled = (lambda x, t: focal_rows(x, t, gamma)), "focal_loop"
+    else:
+        gamma = gamma if base == "sigmoid_focal" else 0.0
+        rows, compiled = (lambda x, t: sigmoid_rows(x, t, gamma)), "sigmoid_loop"
+    return compute_loss(rows, logits, target, weight, sample_weight, reduction,
+                        compiled=compiled, params=(gamma,))
 
 
 class ClassBalancedLoss(ImbalanceLoss):
     r"""Class-balanced loss (Cui et al., 2019) as an ``nn.Module``.
 
-    See :func:`class_balanced_loss`. The class-balanced weights are computed
-    once from ``class_counts`` and kept in the ``class_weight`` buffer.
-
-    Parameters
-    ----------
-    class_counts : array-like of shape (n_classes,)
-        Training samples per class; :class:`~sklimb.ImbalancedNetClassifier`
-        passes the counts of the ``y`` it is fitted on.
-    beta : float, default=0.999
-        Effective-number hyperparameter in ``[0, 1)``.
-    base : {"softmax", "sigmoid", "focal", "sigmoid_focal"}, default="softmax"
-        The base loss.
-    gamma : float, default=2.0
-        Focusing parameter of the focal bases.
-    weight : array-like of shape (n_classes,), default=None
-        Further per-class weights.
-    reduction : {"mean", "sum", "none"}, default="mean"
-        Reduction of the per-example losses.
+    See :func:`class_balanced_loss` for the formula and the parameters;
+    :class:`~sklimb.ImbalancedNetClassifier` passes the ``class_counts`` of the
+    ``y`` it is fitted on. The weights are kept in the ``class_weight`` buffer.
 
     Examples
     --------
@@ -282,7 +179,8 @@ class ClassBalancedLoss(ImbalanceLoss):
     def __init__(self, class_counts=None, beta=0.999, base="softmax", gamma=2.0,
                  weight=None, reduction="mean"):
         super().__init__(weight=weight, reduction=reduction)
-        counts = class_counts_buffer(self, class_counts)
+        counts = class_counts_vector(class_counts, type(self).__name__)
+        self.register_buffer("class_counts", counts)
         self.beta = check_number("beta", beta, low=0.0, high=1.0)
         self.base = _check_base(base)
         self.gamma = check_number("gamma", gamma, low=0.0)
@@ -293,32 +191,10 @@ class ClassBalancedLoss(ImbalanceLoss):
         """``log(weight)`` plus the log class-balanced weights."""
         return add_log_shifts(super().class_log_shift(), log_or_none(self.class_weight))
 
-    def _compute(self, logits, target, sample_weight):
-        logits, target = check_logits_target(logits, target)
-        buffers = self._buffers
-        class_weight, weight = buffers["class_weight"], buffers["weight"]
-        check_class_vector_size("class_counts", class_weight, logits.shape[1])
-        if weight is not None:
-            check_class_vector_size("weight", weight, logits.shape[1])
-            weight = self._combined_weight(class_weight, weight)
-        else:
-            weight = class_weight
-        weights = module_example_weights(logits, target, weight, sample_weight)
-        return _class_balanced_rows(logits, target, weights, self.base, self.gamma,
-                                    self.reduction)
-
-    def _combined_weight(self, class_weight, weight):
-        """``class_weight * weight``, computed again only when either buffer is replaced or
-        changed in place (its version counter moves), not at every call."""
-        if class_weight.is_inference() or weight.is_inference():  # no version counters
-            return class_weight * weight
-        key = (class_weight._version, weight._version)
-        cached = self.__dict__.get("_combined")
-        if (cached is None or cached[0] is not class_weight or cached[1] is not weight
-                or cached[2] != key):
-            cached = self.__dict__["_combined"] = (class_weight, weight, key,
-                                                   class_weight * weight)
-        return cached[3]
+    def forward(self, logits, target, sample_weight=None):
+        weight = times_weight(self.class_weight, self.weight, "class_counts")
+        return _class_balanced(logits, target, weight, self.base, self.gamma, sample_weight,
+                               self.reduction)
 
     def extra_repr(self):
         return (f"beta={self.beta}, base={self.base!r}, gamma={self.gamma}, "

@@ -6,58 +6,25 @@ import torch
 
 from ._base import (
     ImbalanceLoss,
-    check_logits_target,
     check_number,
     check_reduction,
-    module_example_weights,
-    prepare,
-    run_loss,
+    compute_loss,
+    true_class_log_probs,
 )
-from ._compiled import DICE, register
-from ._fused import reduce_rows
-from ._many_classes import softmax_loss_in_loops
-from ._softmax import SoftmaxStats, working_copy
 
 
-def dice_kernel(logits, target, alpha, smooth, weights, reduction, *, with_grad):
-    r"""Self-adjusting dice of the true class and its gradient (see :mod:`._fused`).
-
-    With ``u = 1 - p_t`` (summed from the other probabilities),
-    ``q = u**alpha * p_t`` and ``l = (1 - q) / (q + 1 + smooth)``. The loss
-    depends on the logits through ``p_t`` only, so its gradient is
-    ``c * (p - onehot)`` with ``c = -dl/dlog p_t = K p_t u**(alpha - 1)
-    (u - alpha p_t)``, ``K = (2 + smooth) / (q + 1 + smooth)**2``. Off the
-    true class ``c * p_j`` is bounded because ``p_j <= u``; ``u`` is kept
-    above the smallest normal number in the power, which only matters where
-    every ``p_j`` has underflowed to 0 already. The true entry is
-    ``-c * u = -K p_t u**alpha (u - alpha p_t)``.
-    """
-    if with_grad:  # with many classes, compiled passes around PyTorch's softmax
-        in_loops = softmax_loss_in_loops(logits, target, DICE, alpha, smooth, weights, reduction)
-        if in_loops is not None:
-            return in_loops
-    z, dim = working_copy(logits, writable=False)
-    stats = SoftmaxStats(z, dim, target, owned=z is not logits)
-    u, p_t = stats.u, stats.log_pt.exp()
-    u_alpha = u.pow(alpha) if alpha else None
-    q = p_t if u_alpha is None else u_alpha * p_t
-    denominator = q + (1.0 + smooth)
-    value, row_scale = reduce_rows(torch.rsub(q, 1.0).div_(denominator), weights, reduction)
-    if not with_grad:
-        return value, None
-    base = denominator.square_().reciprocal_().mul_(2.0 + smooth).mul_(p_t)
-    if alpha:
-        base.mul_(torch.sub(u, p_t, alpha=alpha)).mul_(row_scale)
-        true_value = base * u_alpha
-        coef = base.mul_(u.clamp_min(torch.finfo(u.dtype).tiny).pow_(alpha - 1.0))
-    else:  # plain soft dice: c = K p_t
-        coef = base.mul_(row_scale)
-        true_value = coef * u
-    return value, stats.gradient(coef, true_value.neg_())
+def dice_rows(logits, target, alpha=0.1, smooth=1.0):
+    r"""Per-example self-adjusting dice :math:`(1 - q) / (q + 1 + \gamma)` with
+    :math:`q = (1 - p_t)^\alpha p_t`, both factors from the log-space
+    probabilities of :func:`._base.true_class_log_probs` (bounded derivatives)."""
+    log_pt, log_u = true_class_log_probs(logits, target)
+    q = log_pt.exp() if alpha == 0.0 else torch.exp(alpha * log_u + log_pt)
+    return (1.0 - q) / (q + (1.0 + smooth))
 
 
-register(dice_kernel, "softmax_entry",
-         lambda args, dtype: (DICE, float(args[0]), float(args[1]), 1.0, 0, 1.0, 0))
+def _dice(logits, target, alpha, smooth, weight, sample_weight, reduction):
+    return compute_loss(lambda x, t: dice_rows(x, t, alpha, smooth), logits, target, weight,
+                        sample_weight, reduction, compiled="dice_loop", params=(alpha, smooth))
 
 
 def dice_loss(
@@ -78,9 +45,9 @@ def dice_loss(
     the true class; :math:`\alpha > 0` stops pushing an example once
     :math:`p_t` passes :math:`1 / (1 + \alpha)`, which down-weights easy
     examples (keep :math:`\alpha < 1` so that this point stays above 1/2).
-    :math:`1 - p_t` is the sum of the other probabilities (no cancellation as
-    :math:`p_t \to 1`) and the backward pass is written so that every term is
-    bounded, so loss and gradient stay finite and accurate at saturation.
+    :math:`\log(1 - p_t)` is a difference of log-sum-exps (no cancellation as
+    :math:`p_t \to 1`) and every factor's derivative is bounded, so loss and
+    gradient stay finite and accurate at saturation.
 
     The paper's terms for the other classes (:math:`y = 0`,
     :math:`1 - \gamma / (\tilde p + \gamma)`) are left out: with more than two
@@ -90,25 +57,17 @@ def dice_loss(
 
     Parameters
     ----------
-    logits : torch.Tensor of shape (n_samples, n_classes)
-        Raw, unnormalised scores.
-    target : torch.Tensor of shape (n_samples,)
-        Integer class indices.
+    logits, target : torch.Tensor
+        Raw scores of shape ``(n_samples, n_classes)`` and integer class indices of
+        shape ``(n_samples,)``.
     alpha : float, default=0.1
         Self-adjusting exponent :math:`\alpha \ge 0`.
     smooth : float, default=1.0
         Smoothing :math:`\gamma > 0` of numerator and denominator.
-    weight : array-like of shape (n_classes,), default=None
-        Per-class weights of examples.
-    sample_weight : torch.Tensor of shape (n_samples,), default=None
-        Per-example weights.
+    weight, sample_weight : array-like, default=None
+        Per-class and per-example weights (see :mod:`sklimb.losses`).
     reduction : {"mean", "sum", "none"}, default="mean"
-        Reduction of the per-example losses.
-
-    Returns
-    -------
-    loss : torch.Tensor
-        A scalar, or shape ``(n_samples,)`` for ``reduction="none"``.
+        The loss is a scalar, or has shape ``(n_samples,)`` for ``"none"``.
 
     References
     ----------
@@ -126,25 +85,13 @@ def dice_loss(
     reduction = check_reduction(reduction)
     alpha = check_number("alpha", alpha, low=0.0)
     smooth = check_number("smooth", smooth, low=0.0, low_closed=False)
-    logits, target, _, weights = prepare(logits, target, sample_weight, weight)
-    return run_loss(logits, target, dice_kernel, alpha, smooth, weights, reduction)
+    return _dice(logits, target, alpha, smooth, weight, sample_weight, reduction)
 
 
 class DiceLoss(ImbalanceLoss):
     r"""Self-adjusting dice loss as an ``nn.Module``.
 
-    See :func:`dice_loss` for the formula.
-
-    Parameters
-    ----------
-    alpha : float, default=0.1
-        Self-adjusting exponent :math:`\alpha \ge 0`; ``0`` is plain dice.
-    smooth : float, default=1.0
-        Smoothing :math:`\gamma > 0`.
-    weight : array-like of shape (n_classes,), default=None
-        Per-class weights, stored as a buffer.
-    reduction : {"mean", "sum", "none"}, default="mean"
-        Reduction of the per-example losses.
+    See :func:`dice_loss` for the formula and the parameters.
 
     Examples
     --------
@@ -159,11 +106,9 @@ class DiceLoss(ImbalanceLoss):
         self.alpha = check_number("alpha", alpha, low=0.0)
         self.smooth = check_number("smooth", smooth, low=0.0, low_closed=False)
 
-    def _compute(self, logits, target, sample_weight):
-        logits, target = check_logits_target(logits, target)
-        weights = module_example_weights(logits, target, self._buffers["weight"], sample_weight)
-        return run_loss(logits, target, dice_kernel, self.alpha, self.smooth, weights,
-                        self.reduction)
+    def forward(self, logits, target, sample_weight=None):
+        return _dice(logits, target, self.alpha, self.smooth, self.weight, sample_weight,
+                     self.reduction)
 
     def extra_repr(self):
         return f"alpha={self.alpha}, smooth={self.smooth}, {super().extra_repr()}"

@@ -2,39 +2,22 @@
 
 from __future__ import annotations
 
+import torch
+
 from ._base import (
     ImbalanceLoss,
     add_log_shifts,
-    as_class_tensor,
-    check_class_vector_size,
-    check_logits_target,
     check_number,
     check_reduction,
-    class_counts_buffer,
-    module_example_weights,
-    required_class_counts,
+    class_counts_vector,
 )
 from .cross_entropy import softmax_cross_entropy
 
 
 def ldam_margins(class_counts, max_margin=0.5):
-    r"""Label-distribution-aware margins :math:`\Delta_c \propto n_c^{-1/4}`.
-
-    The constant is chosen so that the rarest class gets ``max_margin``:
-    :math:`\Delta_c = \Delta_{\max} \, (\min_k n_k / n_c)^{1/4}`. Classes with
-    no samples are treated as having one.
-
-    Parameters
-    ----------
-    class_counts : array-like of shape (n_classes,)
-        Training samples per class.
-    max_margin : float, default=0.5
-        The largest margin, ``> 0``.
-
-    Returns
-    -------
-    margins : torch.Tensor of shape (n_classes,)
-        Float32 margins.
+    r"""Label-distribution-aware margins :math:`\Delta_c = \Delta_{\max} \, (\min_k n_k /
+    n_c)^{1/4}`, as float32: the rarest class gets ``max_margin``, and a class with no
+    samples counts as one.
 
     Examples
     --------
@@ -42,7 +25,7 @@ def ldam_margins(class_counts, max_margin=0.5):
     >>> ldam_margins([10000, 1], max_margin=0.5)
     tensor([0.0500, 0.5000])
     """
-    counts = required_class_counts(class_counts).clamp_min(1.0)
+    counts = class_counts_vector(class_counts, "ldam_margins").double().clamp_min(1.0)
     max_margin = check_number("max_margin", max_margin, low=0.0, low_closed=False)
     inverse_root = counts.pow(-0.25)
     return (inverse_root * (max_margin / inverse_root.max())).float()
@@ -50,18 +33,14 @@ def ldam_margins(class_counts, max_margin=0.5):
 
 def log_priors(class_counts):
     """``log(n_c / sum(n))`` as float32, with empty classes counted as one sample."""
-    counts = required_class_counts(class_counts).clamp_min(1.0)
+    counts = class_counts_vector(class_counts, "log_priors").double().clamp_min(1.0)
     return (counts / counts.sum()).log().float()
 
 
-def _shifted(logits, target, shift, name):
-    """Validated ``(logits, target)`` and the per-class ``shift`` on their device."""
-    logits, target = check_logits_target(logits, target)
-    check_class_vector_size(name, shift, logits.shape[1])
-    if shift.dtype is not logits.dtype or not (
-            (shift.is_cpu and logits.is_cpu) or shift.device == logits.device):
-        shift = shift.to(device=logits.device, dtype=logits.dtype)
-    return logits, target, shift
+def _on_device_of(vector, logits):
+    """A per-class constant moved to the logits' device (as it is for invalid logits, which
+    the loss then reports)."""
+    return vector.to(logits.device) if isinstance(logits, torch.Tensor) else vector
 
 
 def ldam_loss(
@@ -81,10 +60,9 @@ def ldam_loss(
 
     Parameters
     ----------
-    logits : torch.Tensor of shape (n_samples, n_classes)
-        Raw, unnormalised scores.
-    target : torch.Tensor of shape (n_samples,)
-        Integer class indices.
+    logits, target : torch.Tensor
+        Raw scores of shape ``(n_samples, n_classes)`` and integer class indices of
+        shape ``(n_samples,)``.
     class_counts : array-like of shape (n_classes,)
         Training samples per class.
     max_margin : float, default=0.5
@@ -98,17 +76,10 @@ def ldam_loss(
         paper uses :math:`s = 30` on cosine-normalised logits (margins in
         units of a cosine); on the raw logits of an ordinary network,
         :math:`s = 5` makes the largest margin 2.5 times :math:`1/s`.
-    weight : array-like of shape (n_classes,), default=None
-        Per-class weights.
-    sample_weight : torch.Tensor of shape (n_samples,), default=None
-        Per-example weights.
+    weight, sample_weight : array-like, default=None
+        Per-class and per-example weights (see :mod:`sklimb.losses`).
     reduction : {"mean", "sum", "none"}, default="mean"
-        Reduction of the per-example losses.
-
-    Returns
-    -------
-    loss : torch.Tensor
-        A scalar, or shape ``(n_samples,)`` for ``reduction="none"``.
+        The loss is a scalar, or has shape ``(n_samples,)`` for ``"none"``.
 
     References
     ----------
@@ -128,14 +99,10 @@ def ldam_loss(
                  weight, sample_weight, check_reduction(reduction))
 
 
-def _ldam(logits, target, margins, scale, weight, sample_weight, reduction, trusted=False):
-    # CE of s * (x - m_y * onehot): the margin is subtracted from the true logit of
-    # the working copy the softmax runs on (see _softmax.SoftmaxStats)
-    logits, target, margins = _shifted(logits, target, margins, "class_counts")
-    if not trusted:
-        weight = as_class_tensor("weight", weight, logits)
-    weights = module_example_weights(logits, target, weight, sample_weight)
-    return softmax_cross_entropy(logits, target, weights, reduction, scale=scale, margins=margins)
+def _ldam(logits, target, margins, scale, weight, sample_weight, reduction):
+    """Cross-entropy of ``scale * (logits - margins[target] * onehot(target))``."""
+    return softmax_cross_entropy(logits, target, weight, sample_weight, reduction, scale=scale,
+                                 margins=_on_device_of(margins, logits))
 
 
 def logit_adjusted_loss(
@@ -155,25 +122,17 @@ def logit_adjusted_loss(
 
     Parameters
     ----------
-    logits : torch.Tensor of shape (n_samples, n_classes)
-        Raw, unnormalised scores.
-    target : torch.Tensor of shape (n_samples,)
-        Integer class indices.
+    logits, target : torch.Tensor
+        Raw scores of shape ``(n_samples, n_classes)`` and integer class indices of
+        shape ``(n_samples,)``.
     class_counts : array-like of shape (n_classes,)
         Training samples per class.
     tau : float, default=1.0
         Strength of the adjustment, ``>= 0``.
-    weight : array-like of shape (n_classes,), default=None
-        Per-class weights.
-    sample_weight : torch.Tensor of shape (n_samples,), default=None
-        Per-example weights.
+    weight, sample_weight : array-like, default=None
+        Per-class and per-example weights (see :mod:`sklimb.losses`).
     reduction : {"mean", "sum", "none"}, default="mean"
-        Reduction of the per-example losses.
-
-    Returns
-    -------
-    loss : torch.Tensor
-        A scalar, or shape ``(n_samples,)`` for ``reduction="none"``.
+        The loss is a scalar, or has shape ``(n_samples,)`` for ``"none"``.
 
     References
     ----------
@@ -195,34 +154,17 @@ def logit_adjusted_loss(
                            sample_weight, check_reduction(reduction))
 
 
-def _logit_adjusted(logits, target, log_prior, tau, weight, sample_weight, reduction,
-                    trusted=False):
-    logits, target, log_prior = _shifted(logits, target, log_prior, "class_counts")
-    if not trusted:
-        weight = as_class_tensor("weight", weight, logits)
-    weights = module_example_weights(logits, target, weight, sample_weight)
-    # tau = 0 is plain cross-entropy: no bias, so that it takes cross-entropy's own route
-    return softmax_cross_entropy(logits, target, weights, reduction,
-                                 bias=None if tau == 0.0 else log_prior, bias_scale=tau)
+def _logit_adjusted(logits, target, log_prior, tau, weight, sample_weight, reduction):
+    """Cross-entropy of ``logits + tau * log_prior`` (plain cross-entropy at ``tau=0``)."""
+    bias = None if tau == 0.0 else _on_device_of(log_prior, logits) * tau
+    return softmax_cross_entropy(logits, target, weight, sample_weight, reduction, bias=bias)
 
 
 class LDAMLoss(ImbalanceLoss):
     r"""LDAM loss as an ``nn.Module``; margins kept in the ``margins`` buffer.
 
-    See :func:`ldam_loss`.
-
-    Parameters
-    ----------
-    class_counts : array-like of shape (n_classes,)
-        Training samples per class (supplied by the estimator at fit time).
-    max_margin : float, default=0.5
-        Margin of the rarest class.
-    scale : float, default=5.0
-        Logit scale :math:`s` (see :func:`ldam_loss`).
-    weight : array-like of shape (n_classes,), default=None
-        Per-class weights.
-    reduction : {"mean", "sum", "none"}, default="mean"
-        Reduction of the per-example losses.
+    See :func:`ldam_loss` for the formula and the parameters; the estimator
+    supplies ``class_counts`` at fit time.
 
     Examples
     --------
@@ -236,15 +178,15 @@ class LDAMLoss(ImbalanceLoss):
     def __init__(self, class_counts=None, max_margin=0.5, scale=5.0, weight=None,
                  reduction="mean"):
         super().__init__(weight=weight, reduction=reduction)
-        counts = class_counts_buffer(self, class_counts)
+        counts = class_counts_vector(class_counts, type(self).__name__)
+        self.register_buffer("class_counts", counts)
         self.max_margin = check_number("max_margin", max_margin, low=0.0, low_closed=False)
         self.scale = check_number("scale", scale, low=0.0, low_closed=False)
         self.register_buffer("margins", ldam_margins(counts, self.max_margin))
 
-    def _compute(self, logits, target, sample_weight):
-        buffers = self._buffers
-        return _ldam(logits, target, buffers["margins"], self.scale, buffers["weight"],
-                     sample_weight, self.reduction, trusted=True)
+    def forward(self, logits, target, sample_weight=None):
+        return _ldam(logits, target, self.margins, self.scale, self.weight, sample_weight,
+                     self.reduction)
 
     def extra_repr(self):
         return f"max_margin={self.max_margin}, scale={self.scale}, {super().extra_repr()}"
@@ -253,19 +195,9 @@ class LDAMLoss(ImbalanceLoss):
 class LogitAdjustedLoss(ImbalanceLoss):
     r"""Logit-adjusted (balanced-softmax) loss as an ``nn.Module``.
 
-    See :func:`logit_adjusted_loss`. The log priors are kept in the
-    ``log_prior`` buffer.
-
-    Parameters
-    ----------
-    class_counts : array-like of shape (n_classes,)
-        Training samples per class (supplied by the estimator at fit time).
-    tau : float, default=1.0
-        Strength of the adjustment; ``1`` is the balanced softmax.
-    weight : array-like of shape (n_classes,), default=None
-        Per-class weights.
-    reduction : {"mean", "sum", "none"}, default="mean"
-        Reduction of the per-example losses.
+    See :func:`logit_adjusted_loss` for the formula and the parameters; the
+    estimator supplies ``class_counts`` at fit time. The log priors are kept in
+    the ``log_prior`` buffer.
 
     Examples
     --------
@@ -279,7 +211,8 @@ class LogitAdjustedLoss(ImbalanceLoss):
 
     def __init__(self, class_counts=None, tau=1.0, weight=None, reduction="mean"):
         super().__init__(weight=weight, reduction=reduction)
-        counts = class_counts_buffer(self, class_counts)
+        counts = class_counts_vector(class_counts, type(self).__name__)
+        self.register_buffer("class_counts", counts)
         self.tau = check_number("tau", tau, low=0.0)
         self.register_buffer("log_prior", log_priors(counts))
 
@@ -290,10 +223,9 @@ class LogitAdjustedLoss(ImbalanceLoss):
         adjustment = None if self.tau == 0.0 else -self.tau * self.log_prior.detach()
         return add_log_shifts(super().class_log_shift(), adjustment)
 
-    def _compute(self, logits, target, sample_weight):
-        buffers = self._buffers
-        return _logit_adjusted(logits, target, buffers["log_prior"], self.tau, buffers["weight"],
-                               sample_weight, self.reduction, trusted=True)
+    def forward(self, logits, target, sample_weight=None):
+        return _logit_adjusted(logits, target, self.log_prior, self.tau, self.weight,
+                               sample_weight, self.reduction)
 
     def extra_repr(self):
         return f"tau={self.tau}, {super().extra_repr()}"
