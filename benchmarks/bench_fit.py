@@ -16,7 +16,13 @@ part, the candidates take turns round by round and the median is reported.
    network users reach for: ``ImbalancedNetClassifier()`` as it comes, and
    ``make_pipeline(StandardScaler(), SMOTE(), MLPClassifier())``, on 300 x 8
    with 5 classes and on 2000 x 16 binary. Target: ratio at most 1.0.
-3. **The default model against CatBoost on the development suite**
+3. **Every loss against cross-entropy** (``--losses``): ``ImbalancedNetClassifier(loss=L,
+   batch_size=200)`` with the default network, on 300 x 8 with 5 classes, 2000 x 16 binary
+   and 20,000 x 32 with 5 classes, against the same estimator with ``loss="ce"``, the losses
+   taking turns; each loss once with the compiled backend of ``sklimb.losses`` (numba, the
+   ``fast`` extra) and once on its PyTorch composition alone. Target: every loss at most
+   1.15x cross-entropy with the backend.
+4. **The default model against CatBoost on the development suite**
    (``--suite``): one fit of each on every dataset of ``benchmarks/suite.py``;
    the median over datasets of ``ImbalancedNetClassifier()``'s fit time
    divided by the median of ``CatBoostClassifier(auto_class_weights=
@@ -161,6 +167,51 @@ def against_mlp_classifier(rounds):
               f"{ratio:6.2f} (target <= 1.00: {'ok' if ratio <= 1.0 else 'MISSED'})")
 
 
+LOSS_NAMES = ("ce", "focal", "class_balanced", "ghm", "dice", "ldam", "logit_adjusted")
+
+
+def against_cross_entropy(rounds):
+    from sklimb.losses import _compiled
+
+    print("\n3. every loss against loss='ce': ImbalancedNetClassifier(loss=L, batch_size=200), "
+          f"default network, 1 thread, median of {rounds} fits; 'compiled' with the numba "
+          "backend, 'torch' on the PyTorch compositions alone")
+    if not _compiled.ENABLED:
+        print("   numba is not installed (or SKLIMB_NUMBA=0): no compiled backend to measure")
+        return
+    sets = [(300, 8, 5, [0.5, 0.25, 0.13, 0.08]), (2000, 16, 2, [0.9]),
+            (20_000, 32, 5, [0.5, 0.25, 0.13, 0.08])]
+    worst = 0.0
+    for n_samples, n_features, n_classes, weights in sets:
+        X, y = make_classification(n_samples=n_samples, n_features=n_features,
+                                   n_informative=6, n_classes=n_classes, weights=weights,
+                                   n_clusters_per_class=1, random_state=0)
+        X = X.astype(np.float32)
+
+        def fit(loss, backend, X=X, y=y):
+            _compiled.ENABLED = backend == "compiled"
+            try:
+                ImbalancedNetClassifier(loss=loss, batch_size=200, random_state=0).fit(X, y)
+            finally:
+                _compiled.ENABLED = True
+
+        runners = {(loss, backend): partial(fit, loss, backend)
+                   for backend in ("compiled", "torch") for loss in LOSS_NAMES}
+        fit("focal", "compiled")  # compile (or load) the loops before timing
+        medians = timed_rounds(runners, rounds)
+        reference = medians[("ce", "compiled")]
+        print(f"   {n_samples} x {n_features}, {n_classes} classes: CE "
+              f"{reference:.2f} s (compiled), {medians[('ce', 'torch')]:.2f} s (torch)")
+        print(f"   {'loss':<16} {'compiled s':>10} {'torch s':>8} {'/ CE':>6} {'gain':>6}")
+        for loss in LOSS_NAMES:
+            fast, slow = medians[(loss, "compiled")], medians[(loss, "torch")]
+            worst = max(worst, fast / reference)
+            print(f"   {loss:<16} {fast:10.2f} {slow:8.2f} {fast / reference:6.2f} "
+                  f"{slow / fast:6.2f}")
+    print(f"   worst loss / CE = {worst:.2f} (target <= 1.15): "
+          f"{'ok' if worst <= 1.15 else 'MISSED'}")
+
+
 def against_catboost():
     from catboost import CatBoostClassifier
 
@@ -169,7 +220,7 @@ def against_catboost():
     except ImportError:  # pragma: no cover
         from benchmarks.suite import load_suite
 
-    print("\n3. ImbalancedNetClassifier() against CatBoost(auto_class_weights='Balanced') on "
+    print("\n4. ImbalancedNetClassifier() against CatBoost(auto_class_weights='Balanced') on "
           "the development suite, one fit on all rows of each dataset, 1 thread")
     ours, theirs = [], []
     for name, (X, y) in load_suite().items():
@@ -195,6 +246,10 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--losses", action="store_true",
+                        help="also time every loss against cross-entropy (part 3)")
+    parser.add_argument("--only", nargs="+", type=int, choices=(1, 2, 3, 4), metavar="PART",
+                        help="run only these parts")
     parser.add_argument("--suite", action="store_true",
                         help="also compare with CatBoost on the development suite")
     parser.add_argument("--quick", action="store_true", help="20k samples, 1 epoch, 2 rounds")
@@ -206,13 +261,19 @@ def main(argv=None):
     if args.quick:
         args.n_samples, args.epochs, args.rounds = 20_000, 1, 2
     torch.set_num_threads(1)
+    parts = set(args.only or [1, 2] + [3] * args.losses + [4] * args.suite)
     with captured() as output:
-        overhead(args.n_samples, args.n_features, args.epochs, args.batch_size, args.rounds)
-        against_mlp_classifier(max(args.rounds, 5))
-        if args.suite:
+        if 1 in parts:
+            overhead(args.n_samples, args.n_features, args.epochs, args.batch_size, args.rounds)
+        if 2 in parts:
+            against_mlp_classifier(max(args.rounds, 5))
+        if 3 in parts:
+            against_cross_entropy(args.rounds)
+        if 4 in parts:
             against_catboost()
     if args.write:
-        command = "python benchmarks/bench_fit.py" + (" --suite" if args.suite else "")
+        command = "python benchmarks/bench_fit.py" + (" --losses" if args.losses else "") + (
+            " --suite" if args.suite else "")
         write_section("bench_fit", as_text_block(command, output.getvalue()))
 
 
