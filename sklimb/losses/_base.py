@@ -209,16 +209,14 @@ _backend = None
 
 
 def compute_loss(rows, logits, target, weight, sample_weight, reduction, *, compiled=None,
-                 params=(), vectors=(), state=None):
+                 params=(), data=None, state=None):
     """The reduced loss whose per-example values are ``rows(logits, target)``, the loss's
     composition; where :func:`._compiled.runs_on` allows, its compiled twin ``compiled``
-    with the hyperparameters ``params`` and per-class tensors ``vectors``. A loss whose
-    call updates a ``state`` (GHM-C) has ``rows(logits, target, state)``; the compiled
-    route keeps a copy of the state as it was, for a backward pass that differentiates
-    the composition again."""
+    with the hyperparameters ``params`` and the tensor ``data``. A loss whose call updates
+    a ``state`` (GHM-C) has ``rows(logits, target, state)``; its twin gets the state as
+    data, and the composition a copy of it as it was, for a backward pass that
+    differentiates the composition again."""
     logits, target, weight, sample_weight = check_inputs(logits, target, weight, sample_weight)
-    for vector in vectors:
-        check_per_class("class_counts", vector, logits)
 
     def reference(x, state=state):
         losses = rows(x, target) if state is None else rows(x, target, state)
@@ -226,10 +224,11 @@ def compute_loss(rows, logits, target, weight, sample_weight, reduction, *, comp
 
     if compiled is not None and logits.device.type == "cpu":
         backend = compiled_backend()
-        if backend.runs_on(logits, target, weight, sample_weight, state, *vectors):
+        if backend.runs_on(logits, target, weight, sample_weight, data, state):
             again = reference if state is None else partial(reference, state=state.clone())
-            return backend.run(compiled, logits, target, params, vectors, weight,
-                               sample_weight, reduction, again, state=state)
+            return backend.run(compiled, logits, target, params, weight, sample_weight,
+                               reduction, again, data=state if data is None else data,
+                               update=state is not None)
     return reference(logits)
 
 

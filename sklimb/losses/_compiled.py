@@ -9,11 +9,11 @@ composition, and a backward pass that builds a graph differentiates the
 composition itself. This module imports nothing else of sklimb; :func:`runs_on`
 is the one guard that decides when a loop runs, after every input check.
 
-Every loop is ``loop(x, t, params, vectors, cw, sw, reduction, value, grad,
+Every loop is ``loop(x, t, params, data, cw, sw, reduction, value, grad,
 with_grad)``: ``(n, C)`` logits ``x`` (float32 or float64), int64 targets ``t``,
-float64 ``params`` (hyperparameters) and ``vectors`` (per-class constants, one
-per row, or no rows), class and sample weights ``cw``, ``sw`` in the logits'
-dtype (empty when absent), ``reduction`` 0 (mean), 1 (sum) or 2 (none). It
+float64 ``params`` (hyperparameters) and ``data`` (LDAM's margins, GHM-C's running
+densities, which the loop updates; empty for none), class and sample weights ``cw``,
+``sw`` in the logits' dtype (empty when absent), ``reduction`` 0 (mean), 1 (sum) or 2. It
 returns the reduced loss, writes the weighted per-example losses into ``value``
 for ``"none"`` and, with ``with_grad``, the gradient of the result into ``grad``.
 """
@@ -128,12 +128,10 @@ def softplus_sigmoid(a):
 
 
 @_jit
-def cross_entropy_loop(x, t, params, vectors, cw, sw, reduction, value, grad, with_grad):
-    """:func:`.cross_entropy.cross_entropy_rows`; ``params = (eps, s)``, ``vectors = (bias,
-    margin)`` or no rows. Gradient ``s (p - (1 - eps) onehot - eps / C)``, its true entry
-    written ``-s (u - eps (1 - 1 / C))``."""
-    eps, scale = params[0], params[1]
-    shifted = vectors.shape[0] > 0
+def ldam_loop(x, t, params, data, cw, sw, reduction, value, grad, with_grad):
+    """:func:`.long_tail.ldam_rows`, cross-entropy of ``z = s (x - margin_t onehot_t)`` with
+    ``params = (s,)`` and the margins in ``data``; its gradient is ``s (p - onehot)``."""
+    scale = params[0]
     n, n_classes = x.shape
     z, p = np.empty(n_classes), np.empty(n_classes)
     norm = mean_norm(t, cw, sw, reduction)
@@ -141,23 +139,21 @@ def cross_entropy_loop(x, t, params, vectors, cw, sw, reduction, value, grad, wi
     for i in range(n):
         ti = t[i]
         for c in range(n_classes):
-            z[c] = scale * x[i, c] + (vectors[0, c] if shifted else 0.0)
-        if shifted:
-            z[ti] -= scale * vectors[1, ti]
-        log_pt, u, lse = softmax_row(z, ti, p)
-        loss = -(1.0 - eps) * log_pt - eps / n_classes * (z.sum() - n_classes * lse)
+            z[c] = scale * x[i, c]
+        z[ti] -= scale * data[ti]
+        log_pt, u, _ = softmax_row(z, ti, p)
         w = example_weight(i, ti, cw, sw)
-        total += store(i, w * loss, reduction, value)
+        total += store(i, -w * log_pt, reduction, value)
         if with_grad:
             r = w * norm * scale
             for c in range(n_classes):
-                grad[i, c] = r * (p[c] - eps / n_classes)
-            grad[i, ti] = -r * (u - eps * (1.0 - 1.0 / n_classes))
+                grad[i, c] = r * p[c]
+            grad[i, ti] = -r * u
     return total * norm
 
 
 @_jit
-def focal_loop(x, t, params, vectors, cw, sw, reduction, value, grad, with_grad):
+def focal_loop(x, t, params, data, cw, sw, reduction, value, grad, with_grad):
     """:func:`.focal.focal_rows`, ``-u**gamma log p_t`` with ``u = 1 - p_t``. Its gradient is
     ``c (p - onehot)``, ``c = u**gamma (1 - gamma p_t log p_t / u)``, finite for every
     ``gamma >= 0`` (``log p_t / u`` from its series ``-1 - u / 2`` for small ``u``)."""
@@ -184,7 +180,7 @@ def focal_loop(x, t, params, vectors, cw, sw, reduction, value, grad, with_grad)
 
 
 @_jit
-def dice_loop(x, t, params, vectors, cw, sw, reduction, value, grad, with_grad):
+def dice_loop(x, t, params, data, cw, sw, reduction, value, grad, with_grad):
     """:func:`.dice.dice_rows`, ``(1 - q) / (q + 1 + smooth)`` with ``q = u**alpha p_t``.
 
     The gradient is ``c (p - onehot)`` with ``c = K p_t u**(alpha - 1) (u - alpha p_t)``,
@@ -222,7 +218,7 @@ def dice_loop(x, t, params, vectors, cw, sw, reduction, value, grad, with_grad):
 
 
 @_jit
-def sigmoid_loop(x, t, params, vectors, cw, sw, reduction, value, grad, with_grad):
+def sigmoid_loop(x, t, params, data, cw, sw, reduction, value, grad, with_grad):
     """:func:`.class_balanced.sigmoid_rows`, ``sum_c g**gamma softplus(a_c)`` with ``g =
     sigmoid(a)``; the derivative by ``a_c`` is ``g**gamma (gamma (1 - g) softplus(a_c) +
     g)``, its sign flipped back for the true entry."""
@@ -247,13 +243,13 @@ def sigmoid_loop(x, t, params, vectors, cw, sw, reduction, value, grad, with_gra
 
 
 @_jit
-def ghm_loop(x, t, params, vectors, cw, sw, reduction, value, grad, with_grad):
+def ghm_loop(x, t, params, data, cw, sw, reduction, value, grad, with_grad):
     """:func:`.ghm.ghm_rows`: one-vs-rest BCE ``softplus(a)`` of every logit weighted by
     the harmonizing weight of its gradient norm ``g = sigmoid(a)``, averaged per row.
 
-    ``params = (bins, momentum, update)``; ``vectors`` holds the EMA state of the bin
-    densities in its one row (no rows for none), updated in place when ``update``. The
-    weights are constants of the gradient ``beta * g`` (sign flipped on the true entry).
+    ``params = (bins, momentum, update)``; ``data`` holds the moving average of the bin
+    densities (empty for none), updated in place when ``update``. The weights are
+    constants of the gradient ``beta * g`` (sign flipped on the true entry).
     """
     bins, momentum, update = int(params[0]), params[1], params[2] != 0.0
     n, n_classes = x.shape
@@ -268,13 +264,12 @@ def ghm_loop(x, t, params, vectors, cw, sw, reduction, value, grad, with_grad):
     for b in range(bins):
         n_nonempty += counts[b] > 0.0
         counts[b] /= n * n_classes  # the batch's density
-    if vectors.shape[0] and momentum > 0.0:
-        state = vectors[0]
-        if state.sum() > 0.0:  # an all-zero state has never been updated
+    if data.shape[0] and momentum > 0.0:
+        if data.sum() > 0.0:  # an all-zero state has never been updated
             for b in range(bins):
-                counts[b] = momentum * state[b] + (1.0 - momentum) * counts[b]
+                counts[b] = momentum * data[b] + (1.0 - momentum) * counts[b]
         if update:
-            state[:] = counts
+            data[:] = counts
     norm = mean_norm(t, cw, sw, reduction)
     total = 0.0
     for i in range(n):
@@ -318,48 +313,40 @@ def _array(tensor, dtype):
     return tensor.detach().to(dtype).contiguous().numpy()
 
 
-def run(name, logits, target, params, vectors, weight, sample_weight, reduction, reference,
-        state=None):
-    """The loss of checked inputs computed by the loop ``name``, as one autograd node.
+def run(name, logits, target, params, weight, sample_weight, reduction, reference,
+        data=None, update=False):
+    r"""The loss of checked inputs computed by the loop ``name``, as one autograd node.
 
-    ``vectors`` are per-class tensors (``None`` for an absent one; no rows if all are);
     ``reference(logits)`` is the composition, differentiated by a backward pass that
-    builds a graph; ``state`` is a tensor the loop updates (GHM-C's densities) through
-    a float64 copy, its one row of vectors, copied back after the call.
+    builds a graph; ``data`` a tensor the loop reads as a float64 copy, copied back
+    into it after the call with ``update`` (GHM-C's densities, which the loop updates).
     """
     dtype = logits.dtype
     empty = _EMPTY[dtype]
-    if state is not None:
-        vectors = state.detach().to(torch.float64, copy=True).numpy()[None]
-    elif any(vector is not None for vector in vectors):
-        n_classes = logits.shape[1]
-        vectors = np.stack([np.zeros(n_classes) if vector is None else _array(vector, torch.float64)
-                            for vector in vectors])
-    else:
-        vectors = _NO_VECTORS
     args = (globals()[name], target.contiguous().numpy(), np.array(params, dtype=np.float64),
-            vectors, empty if weight is None else _array(weight, dtype),
+            _NO_DATA if data is None else data.detach().to(torch.float64, copy=True),
+            empty if weight is None else _array(weight, dtype),
             empty if sample_weight is None else _array(sample_weight, dtype),
-            REDUCTION_CODES[reduction], state)
+            REDUCTION_CODES[reduction], data if update else None)
     if logits.requires_grad and torch.is_grad_enabled():
         return CompiledLoss.apply(logits, args, reference)
     return _call(logits, args, with_grad=False)[0]
 
 
 _EMPTY = {torch.float32: np.empty(0, np.float32), torch.float64: np.empty(0, np.float64)}
-_NO_VECTORS = np.empty((0, 0))
+_NO_DATA = torch.empty(0, dtype=torch.float64)
 
 
 def _call(logits, args, with_grad):
-    loop, t, params, vectors, cw, sw, reduction, state = args
+    loop, t, params, copy, cw, sw, reduction, updated = args
     x = logits.detach().contiguous()
     value = torch.empty(x.shape[0] if reduction == 2 else 0, dtype=x.dtype)
     grad = torch.empty_like(x) if with_grad else x.new_empty((0, 0))
-    total = loop(x.numpy(), t, params, vectors, cw, sw, reduction, value.numpy(), grad.numpy(),
-                 with_grad)
-    if state is not None:
+    total = loop(x.numpy(), t, params, copy.numpy(), cw, sw, reduction, value.numpy(),
+                 grad.numpy(), with_grad)
+    if updated is not None:
         with torch.no_grad():
-            state.copy_(torch.from_numpy(vectors[0]))
+            updated.copy_(copy)
     return (value if reduction == 2 else torch.tensor(total, dtype=x.dtype)), grad
 
 
@@ -391,9 +378,7 @@ def warm_up():
     """Compile every loop for float32 and float64 logits (or load it from numba's cache)."""
     for dtype in (np.float32, np.float64) if ENABLED else ():
         x, empty, grad = np.zeros((2, 2), dtype), np.empty(0, dtype), np.empty((2, 2), dtype)
-        for loop, params, vectors in (
-                (cross_entropy_loop, (0.0, 1.0), np.zeros((2, 2))), (focal_loop, (2.0,), None),
-                (dice_loop, (0.1, 1.0), None), (sigmoid_loop, (0.0,), None),
-                (ghm_loop, (10.0, 0.5, 1.0), np.zeros((1, 10)))):
-            loop(x, np.array([0, 1]), np.array(params),
-                 _NO_VECTORS if vectors is None else vectors, empty, empty, 0, empty, grad, True)
+        for loop, params in ((ldam_loop, (5.0,)), (focal_loop, (2.0,)), (dice_loop, (0.1, 1.0)),
+                             (sigmoid_loop, (0.0,)), (ghm_loop, (10.0, 0.5, 1.0))):
+            loop(x, np.array([0, 1]), np.array(params), np.zeros(10), empty, empty, 0, empty,
+                 grad, True)

@@ -8,10 +8,12 @@ from ._base import (
     ImbalanceLoss,
     add_log_shifts,
     check_number,
+    check_per_class,
     check_reduction,
     class_counts_vector,
+    compute_loss,
 )
-from .cross_entropy import softmax_cross_entropy
+from .cross_entropy import cross_entropy_rows, softmax_cross_entropy
 
 
 def ldam_margins(class_counts, max_margin=0.5):
@@ -101,8 +103,11 @@ def ldam_loss(
 
 def _ldam(logits, target, margins, scale, weight, sample_weight, reduction):
     """Cross-entropy of ``scale * (logits - margins[target] * onehot(target))``."""
-    return softmax_cross_entropy(logits, target, weight, sample_weight, reduction, scale=scale,
-                                 margins=_on_device_of(margins, logits))
+    margins = _on_device_of(margins, logits)
+    check_per_class("class_counts", margins, logits)
+    return compute_loss(lambda x, t: cross_entropy_rows(x, t, scale=scale, margins=margins),
+                        logits, target, weight, sample_weight, reduction, compiled="ldam_loop",
+                        params=(scale,), data=margins)
 
 
 def logit_adjusted_loss(

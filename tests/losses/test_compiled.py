@@ -33,7 +33,7 @@ def on_both_routes(fn, logits, target, monkeypatch, **kwargs):
     return results
 
 
-@pytest.mark.parametrize("case", CASES, ids=str)
+@pytest.mark.parametrize("case", [case for case in CASES if case.loop], ids=str)
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 @pytest.mark.parametrize("weighting", WEIGHTINGS)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
@@ -48,8 +48,10 @@ def test_every_loop_equals_its_composition(case, reduction, weighting, dtype, n_
     kwargs = {"reduction": reduction,
               "weight": None if weight is None else weight.to(dtype),
               "sample_weight": None if sample_weight is None else sample_weight.to(dtype)}
+    calls = loop_calls(monkeypatch)
     (value, grad), (expected, expected_grad) = on_both_routes(
         case.function(counts_for(n_classes)), logits.to(dtype), target, monkeypatch, **kwargs)
+    assert calls == [case.loop]  # the first route ran the loop, the second did not
     tolerance = {"rtol": 2e-5, "atol": 1e-6} if dtype == torch.float32 else \
         {"rtol": 1e-9, "atol": 1e-12}
     assert value.dtype == expected.dtype == dtype and grad.dtype == dtype
@@ -126,7 +128,7 @@ def test_a_negated_view_gives_the_loss_of_the_negated_logits(monkeypatch):
 def test_second_derivatives_through_the_loop_are_those_of_the_composition(monkeypatch):
     calls = loop_calls(monkeypatch)
     logits, target, weight, _ = random_case(n_samples=5, n_classes=3, seed=2)
-    for fn in (L.focal_loss, L.dice_loss, L.cross_entropy_loss):
+    for fn in (L.focal_loss, L.dice_loss):
         x = logits.clone().requires_grad_(True)
         assert gradcheck(lambda x, fn=fn: fn(x, target, weight=weight), (x,))
         assert gradgradcheck(lambda x, fn=fn: fn(x, target, weight=weight), (x,))
@@ -147,6 +149,6 @@ def test_second_derivatives_through_the_loop_are_those_of_the_composition(monkey
 
 def test_warm_up_compiles_every_loop():
     L.warm_up()
-    for loop in (_compiled.cross_entropy_loop, _compiled.focal_loop, _compiled.dice_loop,
+    for loop in (_compiled.ldam_loop, _compiled.focal_loop, _compiled.dice_loop,
                  _compiled.sigmoid_loop, _compiled.ghm_loop):
         assert loop.signatures  # compiled for at least one type signature
