@@ -344,9 +344,8 @@ def _call(logits, args, with_grad):
     grad = torch.empty_like(x) if with_grad else x.new_empty((0, 0))
     total = loop(x.numpy(), t, params, copy.numpy(), cw, sw, reduction, value.numpy(),
                  grad.numpy(), with_grad)
-    if updated is not None:
-        with torch.no_grad():
-            updated.copy_(copy)
+    if updated is not None:  # a buffer, or a tensor that requires no gradient (runs_on)
+        updated.copy_(copy)
     return (value if reduction == 2 else torch.tensor(total, dtype=x.dtype)), grad
 
 

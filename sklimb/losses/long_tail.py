@@ -161,7 +161,8 @@ def logit_adjusted_loss(
 
 def _logit_adjusted(logits, target, log_prior, tau, weight, sample_weight, reduction):
     """Cross-entropy of ``logits + tau * log_prior`` (plain cross-entropy at ``tau=0``)."""
-    bias = None if tau == 0.0 else _on_device_of(log_prior, logits) * tau
+    bias = None if tau == 0.0 else _on_device_of(log_prior, logits)
+    bias = bias if tau in (0.0, 1.0) else bias * tau
     return softmax_cross_entropy(logits, target, weight, sample_weight, reduction, bias=bias)
 
 
