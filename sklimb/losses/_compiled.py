@@ -318,13 +318,13 @@ def run(name, logits, target, params, weight, sample_weight, reduction, referenc
     r"""The loss of checked inputs computed by the loop ``name``, as one autograd node.
 
     ``reference(logits)`` is the composition, differentiated by a backward pass that
-    builds a graph; ``data`` a tensor the loop reads as a float64 copy, copied back
-    into it after the call with ``update`` (GHM-C's densities, which the loop updates).
+    builds a graph; ``data`` a tensor the loop reads in float64, through a copy that is
+    copied back after the call with ``update`` (GHM-C's densities, which the loop updates).
     """
     dtype = logits.dtype
     empty = _EMPTY[dtype]
     args = (globals()[name], target.contiguous().numpy(), np.array(params, dtype=np.float64),
-            _NO_DATA if data is None else data.detach().to(torch.float64, copy=True),
+            _NO_DATA if data is None else data.detach().to(torch.float64, copy=update),
             empty if weight is None else _array(weight, dtype),
             empty if sample_weight is None else _array(sample_weight, dtype),
             REDUCTION_CODES[reduction], data if update else None)
