@@ -253,12 +253,14 @@ def ghm_loop(x, t, params, data, cw, sw, reduction, value, grad, with_grad):
     """
     bins, momentum, update = int(params[0]), params[1], params[2] != 0.0
     n, n_classes = x.shape
-    index = np.empty((n, n_classes), np.int64)
+    bce, g, index = np.empty((n, n_classes)), np.empty((n, n_classes)), np.empty((n, n_classes),
+                                                                                np.int64)
     counts = np.zeros(bins)
     for i in range(n):
         for c in range(n_classes):
-            g = softplus_sigmoid(-x[i, c] if c == t[i] else float(x[i, c]))[1]
-            index[i, c] = min(int(g * bins), bins - 1) if g > 0.0 else 0  # NaN: first bin
+            bce[i, c], g[i, c] = softplus_sigmoid(-x[i, c] if c == t[i] else float(x[i, c]))
+            gic = g[i, c]
+            index[i, c] = min(int(gic * bins), bins - 1) if gic > 0.0 else 0  # NaN: first bin
             counts[index[i, c]] += 1.0
     n_nonempty = 0
     for b in range(bins):
@@ -270,6 +272,8 @@ def ghm_loop(x, t, params, data, cw, sw, reduction, value, grad, with_grad):
                 counts[b] = momentum * data[b] + (1.0 - momentum) * counts[b]
         if update:
             data[:] = counts
+    for b in range(bins):  # the weight of each bin, in place of its density
+        counts[b] = 1.0 / (counts[b] * n_nonempty) if counts[b] > 0.0 else 0.0
     norm = mean_norm(t, cw, sw, reduction)
     total = 0.0
     for i in range(n):
@@ -277,11 +281,10 @@ def ghm_loop(x, t, params, data, cw, sw, reduction, value, grad, with_grad):
         w = example_weight(i, ti, cw, sw)
         loss = 0.0
         for c in range(n_classes):
-            bce, g = softplus_sigmoid(-x[i, c] if c == ti else float(x[i, c]))
-            beta = 1.0 / (counts[index[i, c]] * n_nonempty)
-            loss += beta * bce
+            beta = counts[index[i, c]]
+            loss += beta * bce[i, c]
             if with_grad:
-                d = w * norm * beta * g / n_classes
+                d = w * norm * beta * g[i, c] / n_classes
                 grad[i, c] = -d if c == ti else d
         total += store(i, w * loss / n_classes, reduction, value)
     return total * norm
@@ -374,10 +377,11 @@ class CompiledLoss(torch.autograd.Function):
 
 
 def warm_up():
-    """Compile every loop for float32 and float64 logits (or load it from numba's cache)."""
+    """Compile every loop (each ``*_loop`` of this module) for float32 and float64 logits, or
+    load it from numba's cache."""
+    loops = [value for name, value in globals().items() if name.endswith("_loop")]
     for dtype in (np.float32, np.float64) if ENABLED else ():
         x, empty, grad = np.zeros((2, 2), dtype), np.empty(0, dtype), np.empty((2, 2), dtype)
-        for loop, params in ((ldam_loop, (5.0,)), (focal_loop, (2.0,)), (dice_loop, (0.1, 1.0)),
-                             (sigmoid_loop, (0.0,)), (ghm_loop, (10.0, 0.5, 1.0))):
-            loop(x, np.array([0, 1]), np.array(params), np.zeros(10), empty, empty, 0, empty,
-                 grad, True)
+        for loop in loops:  # parameters every loop accepts, for two classes
+            loop(x, np.array([0, 1]), np.array([2.0, 0.5, 1.0]), np.zeros(2), empty, empty, 0,
+                 empty, grad, True)
