@@ -28,14 +28,12 @@ def cross_entropy_rows(logits, target, label_smoothing=0.0, scale=1.0, bias=None
 
 
 def softmax_cross_entropy(logits, target, weight, sample_weight, reduction, *,
-                          label_smoothing=0.0, scale=1.0, bias=None, margins=None):
-    """The reduced :func:`cross_entropy_rows`: PyTorch's fused cross-entropy, with no
-    compiled twin (at every batch size it costs no more than a loop would)."""
+                          label_smoothing=0.0, bias=None):
+    """The reduced :func:`cross_entropy_rows` of ``logits + bias``: PyTorch's fused
+    cross-entropy and at most one addition, with no compiled twin (it would cost as much)."""
     check_per_class("class_counts", bias, logits)
-    check_per_class("class_counts", margins, logits)
-    return compute_loss(
-        lambda x, t: cross_entropy_rows(x, t, label_smoothing, scale, bias, margins),
-        logits, target, weight, sample_weight, reduction)
+    return compute_loss(lambda x, t: cross_entropy_rows(x, t, label_smoothing, bias=bias),
+                        logits, target, weight, sample_weight, reduction)
 
 
 def cross_entropy_loss(logits, target, *, weight=None, sample_weight=None, label_smoothing=0.0,
