@@ -19,9 +19,9 @@ part, the candidates take turns round by round and the median is reported.
 3. **Every loss against cross-entropy** (``--losses``): ``ImbalancedNetClassifier(loss=L,
    batch_size=200)`` with the default network, on 300 x 8 with 5 classes, 2000 x 16 binary
    and 20,000 x 32 with 5 classes (3x, 2x and 1x ``--rounds`` rounds), each fit paired with
-   a fit of the same estimator with ``loss="ce"`` right before it; the losses with a compiled twin (numba, the ``fast``
-   extra) once with and once without it. Target: every loss at most 1.15x cross-entropy
-   with the backend.
+   a fit of the same estimator with ``loss="ce"`` right before it; the losses with a
+   compiled twin (numba, the ``fast`` extra) once with and once without it. Target: every
+   loss at most 1.15x cross-entropy with the backend.
 4. **The default model against CatBoost on the development suite**
    (``--suite``): one fit of each on every dataset of ``benchmarks/suite.py``;
    the median over datasets of ``ImbalancedNetClassifier()``'s fit time
