@@ -295,7 +295,7 @@ def main(argv=None):
             against_catboost()
     if args.write:
         command = "python benchmarks/bench_fit.py" + (" --losses" if args.losses else "") + (
-            " --suite" if args.suite else "")
+            " --suite" if args.suite else "") + f" --rounds {args.rounds}"
         write_section("bench_fit", as_text_block(command, output.getvalue()))
 
 
