@@ -117,6 +117,12 @@ def _check_tensor(name, tensor, shape, logits):
     return tensor
 
 
+def on_device_of(logits, vector):
+    """A per-class constant the loss built itself (from lists or counts, on the CPU) moved to
+    the logits' device; as it is when ``logits`` is not a tensor, which the checks report."""
+    return vector.to(logits.device) if isinstance(logits, torch.Tensor) else vector
+
+
 def check_per_class(name, vector, logits):
     """Raise if the per-class ``vector`` (derived from ``name``) does not match the logits."""
     valid = isinstance(logits, torch.Tensor) and logits.ndim == 2 and logits.shape[1] >= 2

@@ -15,6 +15,7 @@ from ._base import (
     class_counts_vector,
     compute_loss,
     log_or_none,
+    on_device_of,
     one_vs_rest_margins,
     times_weight,
 )
@@ -129,9 +130,8 @@ def class_balanced_loss(
     0.6931
     """
     reduction = check_reduction(reduction)
-    class_weight = torch.as_tensor(effective_number_weights(class_counts, beta))
-    if isinstance(logits, torch.Tensor):
-        class_weight = class_weight.to(device=logits.device, dtype=logits.dtype)
+    class_weight = on_device_of(logits, torch.as_tensor(effective_number_weights(class_counts,
+                                                                                 beta)))
     return _class_balanced(logits, target, times_weight(class_weight, weight, "class_counts"),
                            _check_base(base), check_number("gamma", gamma, low=0.0),
                            sample_weight, reduction)

@@ -15,6 +15,7 @@ from ._base import (
     check_reduction,
     compute_loss,
     log_or_none,
+    on_device_of,
     times_weight,
     true_class_log_probs,
 )
@@ -107,8 +108,8 @@ def focal_loss(logits, target, *, gamma=2.0, alpha=None, weight=None, sample_wei
     reduction = check_reduction(reduction)
     gamma = check_number("gamma", gamma, low=0.0)
     alpha = alpha if isinstance(alpha, torch.Tensor) and alpha.ndim == 1 else check_alpha(alpha)
-    if isinstance(alpha, torch.Tensor) and isinstance(logits, torch.Tensor):
-        alpha = alpha.to(logits.device)  # a list or array, converted on the CPU
+    if isinstance(alpha, torch.Tensor):
+        alpha = on_device_of(logits, alpha)
     return _focal(logits, target, gamma, alpha, weight, sample_weight, reduction)
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import torch
-
 from ._base import (
     ImbalanceLoss,
     add_log_shifts,
@@ -12,6 +10,7 @@ from ._base import (
     check_reduction,
     class_counts_vector,
     compute_loss,
+    on_device_of,
 )
 from .cross_entropy import cross_entropy_rows, softmax_cross_entropy
 
@@ -37,12 +36,6 @@ def log_priors(class_counts):
     """``log(n_c / sum(n))`` as float32, with empty classes counted as one sample."""
     counts = class_counts_vector(class_counts, "log_priors").double().clamp_min(1.0)
     return (counts / counts.sum()).log().float()
-
-
-def _on_device_of(vector, logits):
-    """A per-class constant moved to the logits' device (as it is for invalid logits, which
-    the loss then reports)."""
-    return vector.to(logits.device) if isinstance(logits, torch.Tensor) else vector
 
 
 def ldam_loss(
@@ -103,7 +96,7 @@ def ldam_loss(
 
 def _ldam(logits, target, margins, scale, weight, sample_weight, reduction):
     """Cross-entropy of ``scale * (logits - margins[target] * onehot(target))``."""
-    margins = _on_device_of(margins, logits)
+    margins = on_device_of(logits, margins)
     check_per_class("class_counts", margins, logits)
     return compute_loss(lambda x, t: cross_entropy_rows(x, t, scale=scale, margins=margins),
                         logits, target, weight, sample_weight, reduction, compiled="ldam_loop",
@@ -161,7 +154,7 @@ def logit_adjusted_loss(
 
 def _logit_adjusted(logits, target, log_prior, tau, weight, sample_weight, reduction):
     """Cross-entropy of ``logits + tau * log_prior`` (plain cross-entropy at ``tau=0``)."""
-    bias = None if tau == 0.0 else _on_device_of(log_prior, logits)
+    bias = None if tau == 0.0 else on_device_of(logits, log_prior)
     bias = bias if tau in (0.0, 1.0) else bias * tau
     return softmax_cross_entropy(logits, target, weight, sample_weight, reduction, bias=bias)
 
