@@ -21,6 +21,14 @@ EDGE_ROWS = [[30.0, 0.0, -30.0], [0.0, 60.0, 5.0], [2.0, 2.0, 2.0], [1e4, -1e4, 
              [-1e4, 1e4, 1e4], [0.0, 0.0, 0.0], [-88.0, 88.0, 0.0]]
 
 
+def loop_calls(monkeypatch):
+    """Count the calls of :func:`_compiled.run`."""
+    calls = []
+    original = _compiled.run
+    monkeypatch.setattr(_compiled, "run", lambda *a, **k: calls.append(a[0]) or original(*a, **k))
+    return calls
+
+
 def on_both_routes(fn, logits, target, monkeypatch, **kwargs):
     """``[(value, grad) compiled, (value, grad) composition]`` of ``fn``."""
     results = []
@@ -73,14 +81,6 @@ def test_ghm_state_is_updated_alike_on_both_routes(training, monkeypatch):
     torch.testing.assert_close(states[0][0], states[1][0], rtol=1e-5, atol=1e-7)
     torch.testing.assert_close(states[0][1], states[1][1], rtol=1e-6, atol=1e-8)
     assert (states[0][1].sum() > 0) == training  # evaluation leaves the state alone
-
-
-def loop_calls(monkeypatch):
-    """Count the calls of :func:`_compiled.run`."""
-    calls = []
-    original = _compiled.run
-    monkeypatch.setattr(_compiled, "run", lambda *a, **k: calls.append(a[0]) or original(*a, **k))
-    return calls
 
 
 @pytest.mark.parametrize("what, make", [

@@ -344,3 +344,22 @@ def test_get_loss_maps_names_and_passes_classes_through():
     assert sorted(L.LOSSES) == sorted(
         ["ce", "focal", "class_balanced", "ghm", "dice", "ldam", "logit_adjusted"])
     assert np.isclose(L.effective_number_weights([100, 10], beta=0.9).sum(), 2.0)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: L.focal_loss(torch.zeros(2, 2), torch.tensor([0, 1]), weight=["a", "b"]),
+     "weight must be a sequence of numbers"),
+    (lambda: L.focal_loss(torch.zeros(2, 2), torch.tensor([0, 1]), alpha=[0.5, 0.5],
+                          weight=torch.ones(2, device="meta")),
+     "weight is on meta but alpha is on cpu"),
+    (lambda: L.class_balanced_loss(torch.zeros(2, 2), torch.tensor([0, 1]), class_counts=[3, 1],
+                                   weight=[1.0, 2.0, 3.0]),
+     r"weight has shape \(3,\) but class_counts has shape \(2,\)"),
+    (lambda: L.GHMCLoss(momentum=0.5)(torch.zeros(2, 2, device="meta"),
+                                      torch.tensor([0, 1], device="meta")),
+     "running_density is on cpu but logits are on meta"),
+    (lambda: L.effective_numbers([3, -1]), "class_counts must be a 1-D sequence of finite counts"),
+])
+def test_errors_of_per_class_values_name_the_problem(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
