@@ -1,8 +1,10 @@
-"""Callbacks the estimator adds itself: validation scoring and deferred re-weighting."""
+"""Callbacks the estimator adds itself: a divergence guard, validation scoring and deferred
+re-weighting (the schedule and the weight average are in :mod:`sklimb._schedules`)."""
 
 from __future__ import annotations
 
 import numbers
+import warnings
 
 import numpy as np
 import torch
@@ -10,6 +12,42 @@ from sklearn.metrics import get_scorer
 from skorch.callbacks import Callback
 
 from ._scoring import score_predictions
+
+#: an epoch's mean training loss this many times the first batch's counts as diverging
+DIVERGENCE_FACTOR = 100.0
+
+
+class TrainingGuard(Callback):
+    """Stop a diverged fit with a clear error; warn once when the loss grows a lot.
+
+    After every epoch, a non-finite ``train_loss`` raises a ``FloatingPointError``,
+    and a mean loss more than :data:`DIVERGENCE_FACTOR` times the loss of the
+    first batch of this ``fit`` call gives a ``RuntimeWarning``. Place it after
+    the callback that records ``train_loss``.
+    """
+
+    def on_train_begin(self, net, **kwargs):
+        self.first_epoch_ = len(net.history)
+        self.warned_ = False
+
+    def on_epoch_end(self, net, **kwargs):
+        loss = net.history[-1].get("train_loss")
+        if loss is None:
+            return
+        epoch = len(net.history)
+        if not np.isfinite(loss):
+            raise FloatingPointError(
+                f"training diverged: the loss became {loss} in epoch {epoch}. Lower the "
+                f"learning rate (lr={net.lr}), scale the features (input_transform='standard' "
+                "or a StandardScaler) or check the loss hyperparameters."
+            )
+        first = net.history[self.first_epoch_]["batches"][0]["train_loss"]
+        if not self.warned_ and loss > DIVERGENCE_FACTOR * max(first, 1e-3):
+            warnings.warn(
+                f"training is diverging: the loss grew from {first:.3g} on the first batch "
+                f"to a mean of {loss:.3g} in epoch {epoch}. Lower the learning rate "
+                f"(lr={net.lr}) or scale the features.", RuntimeWarning, stacklevel=2)
+            self.warned_ = True
 
 
 class ValidationScore(Callback):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import _fitting
+from . import _runtime
 from ._data import check_numeric_columns
 from .compare import ComparisonInterrupted, SmallClassWarning, compare
 from .datasets import DATASETS
@@ -175,7 +175,7 @@ def check_output(text):
 def check_device(device):
     """``--device``, checked before any fit: a torch device this machine has."""
     try:
-        _fitting.check_device(device)
+        _runtime.check_device(device)
     except ValueError as exc:
         raise CommandError(f"--device {device!r}: {exc}") from exc
     return device

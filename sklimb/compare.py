@@ -256,7 +256,7 @@ def _run_fold(task, X, y, shared):
     name, spec, repeat, fold, train, test = task
     metrics, classes, minority, scale, random_state, net_params = shared
     if isinstance(spec, Strategy):
-        estimator = spec.build(y[train], scale=scale, random_state=random_state,
+        estimator = spec.build(scale=scale, random_state=random_state,
                                net_params=net_params)
     else:
         estimator = clone(spec)

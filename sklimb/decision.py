@@ -10,8 +10,9 @@ from typing import ClassVar
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clone
 from sklearn.metrics import get_scorer_names
-from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from sklearn.model_selection import StratifiedKFold
 from sklearn.preprocessing import LabelEncoder
+from sklearn.utils import _safe_indexing, indexable
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
@@ -123,6 +124,52 @@ def apply_offsets(proba, offsets, classes):
     return np.asarray(classes)[np.argmax(scores, axis=1)]
 
 
+def tune_decision(estimator, X, y, *, scoring="balanced_accuracy", cv=5, method="prior",
+                  n_passes=3, random_state=None, classes=None, params=None):
+    """The decision rule that maximises ``scoring`` on out-of-fold probabilities.
+
+    ``clone(estimator)`` is cross-validated on ``X, y`` (``cv`` an int means
+    shuffled ``StratifiedKFold`` seeded by ``random_state``; the labels reach
+    every fold as they are), and
+    :func:`choose_offsets` picks the rule from the out-of-fold
+    probabilities. Used by :class:`TunedDecisionClassifier` and by
+    ``ImbalancedNetClassifier(decision=...)``.
+
+    Parameters
+    ----------
+    classes : array-like or None, default=None
+        The labels of the ``predict_proba`` columns, if not those of ``y``.
+    params : dict or None, default=None
+        Passed to the estimator's ``fit`` (arrays of length ``n_samples``,
+        such as ``sample_weight``, are split with the folds).
+
+    Returns
+    -------
+    rule : DecisionRule
+    """
+    (X,), y = indexable(X), np.asarray(y)
+    classes = np.unique(y) if classes is None else np.asarray(classes)
+    if isinstance(cv, Integral):
+        cv = StratifiedKFold(int(cv), shuffle=True, random_state=random_state)
+    params = params or {}
+    proba = np.zeros((len(y), len(classes)))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "The least populated class")
+        splits = list(cv.split(np.zeros((len(y), 1)), y))
+    for train, test in splits:
+        fold_params = {key: _safe_indexing(value, train) if _per_sample(value, len(y)) else value
+                       for key, value in params.items()}
+        model = clone(estimator).fit(_safe_indexing(X, train), y[train], **fold_params)
+        proba[test] = aligned_proba(model, _safe_indexing(X, test), classes)
+    return choose_offsets(proba, y, classes, scoring, method, n_passes)
+
+
+def _per_sample(value, n_samples):
+    """Whether a fit parameter holds one value per sample (and is split with the folds)."""
+    return hasattr(value, "__len__") and not isinstance(value, (str, dict)) \
+        and len(value) == n_samples
+
+
 class TunedDecisionClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
     r"""Choose the decision rule of a classifier to maximise a metric on held-out data.
 
@@ -217,15 +264,9 @@ class TunedDecisionClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
         if len(encoder.classes_) < 2:
             raise ValueError(f"y has only one class ({encoder.classes_.tolist()!r}); tuning a "
                              "decision needs samples of two or more.")
-        cv = self.cv
-        if isinstance(cv, Integral):
-            cv = StratifiedKFold(int(cv), shuffle=True, random_state=self.random_state)
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", "The least populated class")
-            proba = cross_val_predict(clone(self.estimator), X, y, cv=cv,
-                                      method="predict_proba", params=fit_params)
-        rule = choose_offsets(proba, y, encoder.classes_, self.scoring, self.method,
-                              self.n_passes)
+        rule = tune_decision(self.estimator, X, y, scoring=self.scoring, cv=self.cv,
+                             method=self.method, n_passes=self.n_passes,
+                             random_state=self.random_state, params=fit_params)
         self.class_offsets_, self.threshold_, self.tau_ = rule.offsets, rule.threshold, rule.tau
         self.best_score_, self.default_score_ = rule.best_score, rule.default_score
         self.classes_ = encoder.classes_
@@ -249,4 +290,5 @@ class TunedDecisionClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
         return tags
 
 
-__all__ = ["DecisionRule", "TunedDecisionClassifier", "apply_offsets", "choose_offsets"]
+__all__ = ["DecisionRule", "TunedDecisionClassifier", "apply_offsets", "choose_offsets",
+           "tune_decision"]

@@ -11,6 +11,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d
 
 from .losses import effective_number_weights, effective_numbers
+from .resampling import SMOTE_K_NEIGHBORS
 
 DEFAULT_BETAS = (0.9, 0.99, 0.999, 0.9999)
 
@@ -82,7 +83,7 @@ class Description:
      "betas": ["array-like"]},
     prefer_skip_nested_validation=True,
 )
-def describe(y, *, cv=5, smote_k=5, betas=DEFAULT_BETAS):
+def describe(y, *, cv=5, smote_k=SMOTE_K_NEIGHBORS, betas=DEFAULT_BETAS):
     r"""Describe the class distribution of ``y`` for imbalanced learning.
 
     Reports the count and share of every class, the imbalance ratio, the
@@ -94,8 +95,8 @@ def describe(y, *, cv=5, smote_k=5, betas=DEFAULT_BETAS):
       class out of some test folds;
     * a training fold (about ``n * (cv - 1) / cv`` samples of the class) with
       ``smote_k`` samples or fewer: SMOTE cannot find ``smote_k`` neighbours
-      (``sklimb.compare`` then shrinks ``k`` or falls back to random
-      over-sampling);
+      (SMOTE then shrinks ``k`` to the class's rows minus one, and copies
+      a class of a single row; see :mod:`sklimb.resampling`);
     * a single sample: it cannot be in both a training and a test fold.
 
     Parameters

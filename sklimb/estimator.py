@@ -1,17 +1,23 @@
-"""``ImbalancedNetClassifier``: a skorch classifier whose ``loss=`` picks an imbalance loss."""
+"""``ImbalancedNetClassifier``: a skorch classifier whose ``loss=`` picks an imbalance loss.
+
+The estimator keeps to skorch's training step (``train_step`` ->
+``train_step_single`` -> ``get_loss``) and its callbacks; its parts live in
+their own modules: the loss set-up in ``_criterion``, the inputs in
+``_inputs``, the in-memory batches in ``_batches``, per-epoch resampling in
+:mod:`sklimb.resampling`, the schedule and weight average in ``_schedules``,
+prior correction and temperature in ``_calibration``, and ``decision=`` in
+:mod:`sklimb.decision`.
+"""
 
 from __future__ import annotations
 
-import warnings
 from numbers import Integral, Real
 from typing import ClassVar
 
 import numpy as np
 import torch
-from scipy.optimize import minimize_scalar
 from sklearn.base import clone
 from sklearn.metrics import get_scorer_names
-from sklearn.model_selection import StratifiedKFold
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import (
     HasMethods,
@@ -21,49 +27,27 @@ from sklearn.utils._param_validation import (
     validate_parameter_constraints,
 )
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNetClassifier
 from skorch.callbacks import Callback, EarlyStopping, EpochTimer, PassthroughScoring, PrintLog
 
-from . import _fitting
-from ._callbacks import DeferredReweighting, ValidationScore
-from ._fitting import (
-    FitData,
-    as_tensor,
-    check_device,
-    combine_members,
-    encode_labels,
-    fit_labels,
-    flatten_members,
-    named_parameters,
-    subset,
-    takes_any_keyword,
-)
-from ._optim import LR_SCHEDULES, WeightAverage, lr_factor
-from ._training import (
-    ArrayBatches,
-    ArrayDataset,
-    flushed_subnormals,
-    resampled_sizes,
-    seeded,
-    stratified_holdout,
-    torch_threads,
-)
+from . import _calibration, _inputs
+from ._batches import ArrayBatches, ArrayDataset, FitData, as_tensor, stratified_holdout
+from ._callbacks import DeferredReweighting, TrainingGuard, ValidationScore
+from ._criterion import check_sample_weight_support, class_weight_mode, loss_arguments
+from ._labels import encode_labels, fit_labels
+from ._runtime import check_device, flushed_subnormals, seeded, torch_threads
+from ._schedules import LR_SCHEDULES, LRSchedule, WeightAveraging, auto_epochs
+from ._signatures import named_parameters
 from ._weights import class_weights
-from .decision import apply_offsets, choose_offsets
-from .losses import LOSSES, get_loss
+from .decision import apply_offsets, tune_decision
+from .losses import LOSSES
 from .modules import MODULES, get_module
+from .modules._members import combine_members, flatten_members
 from .preprocessing import INPUT_TRANSFORMS
+from .resampling import SAMPLERS
 
 _PREDICT_CHUNK = 4096
-#: ``class_weight="auto"``: the weighting used for losses that do not correct for class
-#: frequencies themselves. The square root of the balanced weights: on the development suite
-#: (benchmarks/bench_defaults.py) it gave a higher macro F1 than full balancing, which buys
-#: recall of the rare classes with too much precision; decision= recovers balanced accuracy.
-AUTO_CLASS_WEIGHT = "sqrt_balanced"
-#: an epoch's mean training loss this many times the first batch's counts as diverging
-DIVERGENCE_FACTOR = 100.0
-_BATCH_HOOKS = ("on_batch_begin", "on_batch_end", "on_grad_computed")
 
 
 class ImbalancedNetClassifier(NeuralNetClassifier):
@@ -290,7 +274,7 @@ default="standard"
                                            "effective_number"}), dict],
         "class_weight_start": [Interval(Integral, 0, None, closed="left"),
                                Interval(Real, 0, 1, closed="left")],
-        "sampler": [None, StrOptions({"over", "smote", "under"})],
+        "sampler": [None, StrOptions(set(SAMPLERS))],
         "sampling_ratio": [Interval(Real, 0, 1, closed="right")],
         "prior_correction": ["boolean"],
         "temperature_scaling": ["boolean"],
@@ -347,6 +331,11 @@ default="standard"
         self.n_threads = n_threads
 
     # ------------------------------------------------------------------ params
+    def _get_param_names(self):
+        # skorch reports every attribute without a trailing underscore; its own private
+        # bookkeeping (``_params_to_validate``) is not a constructor parameter
+        return [name for name in super()._get_param_names() if not name.startswith("_")]
+
     def set_params(self, **params):
         """Set parameters, including ``loss`` and ``loss__<name>``."""
         loss_params = {key: params.pop(key) for key in list(params)
@@ -378,14 +367,21 @@ default="standard"
 
     @property
     def _default_callbacks(self):
+        # get_params reads this before validation: only exact values switch callbacks on
         callbacks = [
             ("epoch_timer", EpochTimer()),
+            ("train_loss", PassthroughScoring(name="train_loss", on_train=True)),
+            ("training_guard", TrainingGuard()),
             ("valid_loss", PassthroughScoring(name="valid_loss")),
         ]
-        start = self.class_weight_start  # get_params reads this before validation
+        if isinstance(self.lr_schedule, str) and self.lr_schedule != "constant":
+            callbacks.append(("lr_schedule", LRSchedule(self.lr_schedule)))
+        if isinstance(self.ema_decay, Real) and self.early_stopping is not True:
+            callbacks.append(("weight_averaging", WeightAveraging(self.ema_decay)))
+        start = self.class_weight_start
         if isinstance(start, Real) and start != 0:
             callbacks.append(("deferred_reweighting", DeferredReweighting(start)))
-        if self.early_stopping is True:  # get_params reads this before validation
+        if self.early_stopping is True:
             callbacks += [
                 ("valid_score", ValidationScore(self.scoring)),
                 ("early_stopping", EarlyStopping(
@@ -437,34 +433,10 @@ default="standard"
             raise ValueError("set loss hyperparameters as loss__<name> (for example "
                              "loss__gamma=2.0), not criterion__<name>.")
         self._validate_hyperparameters()
-        loss_class = get_loss(self.loss)
-        kwargs = self.get_params_for("loss")
-        declared = named_parameters(loss_class)
-        if not takes_any_keyword(loss_class):
-            unknown = sorted(set(kwargs) - declared)
-            if unknown:
-                valid = ", ".join(f"loss__{name}" for name in sorted(declared - {
-                    "weight", "class_counts", "reduction"})) or "none"
-                raise ValueError(
-                    f"unknown loss parameter(s) {', '.join('loss__' + n for n in unknown)} "
-                    f"for loss={self.loss!r} ({loss_class.__name__}); valid: {valid}."
-                )
-        weight = getattr(self, "class_weight_", None)
-        if weight is not None:
-            if "weight" not in declared:
-                raise ValueError(f"class_weight={self.class_weight!r} needs a loss that accepts "
-                                 f"a 'weight' argument; {loss_class.__name__} does not.")
-            if "weight" in kwargs:
-                raise ValueError("give class weights either as class_weight or as "
-                                 "loss__weight, not both.")
-            kwargs["weight"] = torch.as_tensor(weight, dtype=torch.float32)
-        needs_counts = (getattr(loss_class, "requires_class_counts", False)
-                        or "class_counts" in declared)
-        if needs_counts and "class_counts" not in kwargs:
-            if not hasattr(self, "class_counts_"):
-                raise ValueError(f"{loss_class.__name__} needs the training class counts; "
-                                 "call fit() first.")
-            kwargs["class_counts"] = self.class_counts_
+        loss_class, kwargs = loss_arguments(
+            self.loss, self.get_params_for("loss"), getattr(self, "class_weight_", None),
+            getattr(self, "class_counts_", None),
+            class_weight_name=f"class_weight={self.class_weight!r}")
         self.criterion_ = loss_class(**kwargs)
         return self
 
@@ -490,7 +462,9 @@ default="standard"
         y : array-like of shape (n_samples,)
             Class labels of any type scikit-learn accepts.
         sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative weights, combined with the class weights.
+            Non-negative weights, combined with the class weights; they also
+            weight the input transform's statistics, and rows of weight 0 do
+            not count in ``class_counts_``.
         **fit_params : dict
             Passed to the module's ``forward``.
 
@@ -518,25 +492,17 @@ default="standard"
         return self._train(data, initialize=first, **fit_params)
 
     def _choose_decision(self, X, y, sample_weight, fit_params):
-        """Out-of-fold offsets for ``decision`` (see the class docstring)."""
+        """Out-of-fold offsets for ``decision``, by :func:`sklimb.decision.tune_decision`."""
         self.class_offsets_ = self.decision_threshold_ = None
         if self.decision is None:
             return
-        inner = clone(self).set_params(decision=None, warm_start=False,
-                                       classes=self.classes_)
-        folds = StratifiedKFold(self.decision_cv, shuffle=True,
-                                random_state=self._seed() or 0)
-        y = np.asarray(y)
-        proba = np.zeros((len(y), len(self.classes_)))
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", "The least populated class")
-            splits = list(folds.split(np.zeros(len(y)), y))
-        for train, test in splits:
-            weights = None if sample_weight is None else np.asarray(sample_weight)[train]
-            fold = clone(inner).fit(_rows(X, train), y[train], sample_weight=weights,
-                                    **fit_params)
-            proba[test] = fold.predict_proba(_rows(X, test))
-        rule = choose_offsets(proba, y, self.classes_, self.decision)
+        inner = clone(self).set_params(decision=None, warm_start=False, classes=self.classes_)
+        params = dict(fit_params)
+        if sample_weight is not None:
+            params["sample_weight"] = np.asarray(sample_weight)
+        rule = tune_decision(inner, X, y, scoring=self.decision, cv=self.decision_cv,
+                             random_state=self._seed() or 0, classes=self.classes_,
+                             params=params)
         self.class_offsets_, self.decision_threshold_ = rule.offsets, rule.threshold
 
     def _train(self, data, initialize, **fit_params):
@@ -547,9 +513,9 @@ default="standard"
             if initialize or not self.initialized_:
                 self.initialize()
                 self._check_module_output(data.train.X[:2])
-            self._check_sample_weight_support(data.train)
+            if data.train.sample_weight is not None:
+                check_sample_weight_support(self.criterion_)
             self.max_epochs_ = self._resolve_max_epochs(data.train)
-            self._start_schedule(data.train)
             # skorch's partial_fit swallows every KeyboardInterrupt and returns a
             # half-trained network as if training had finished. Here only a callback's
             # request to stop (skorch's convention, used by EarlyStopping) ends training
@@ -560,69 +526,18 @@ default="standard"
             except _StopTraining:
                 pass
             self.notify("on_train_end", X=data, y=None)
-            if self._average is not None:
-                self._average.copy_to(self.module_)
-            self._average = None
             self.n_epochs_ = len(self.history)
-            self.temperature_ = (self._fit_temperature(data.valid) if self.temperature_scaling
-                                 else 1.0)
+            self.temperature_ = 1.0
+            if self.temperature_scaling:
+                self.temperature_ = _calibration.fit_temperature(
+                    self._decision_logits(data.valid.X), data.valid.y)
         return self
 
-    def _start_schedule(self, train):
-        batches = len(self.get_iterator(train, training=True))
-        self._total_steps = self.max_epochs_ * batches
-        self._step = 0
-        self._base_lrs = [group["lr"] for group in self.optimizer_.param_groups]
-        use_average = self.ema_decay is not None and not self.early_stopping
-        self._average = WeightAverage(self.module_, self.ema_decay) if use_average else None
-        self._first_loss = None
-
-    def _after_step(self):
-        """Advance the learning-rate schedule and the weight average by one step."""
-        self._step += 1
-        if self.lr_schedule != "constant":
-            factor = lr_factor(self.lr_schedule, self._step, self._total_steps)
-            for group, base in zip(self.optimizer_.param_groups, self._base_lrs, strict=True):
-                group["lr"] = base * factor
-        if self._average is not None:
-            self._average.update()
-
-    def _class_weight_mode(self):
-        """``class_weight`` with ``"auto"`` resolved for the chosen loss and sampler."""
-        if self.class_weight != "auto":
-            return self.class_weight
-        if self.sampler is not None:
-            return None
-        loss_class = get_loss(self.loss)
-        takes_weight = "weight" in named_parameters(loss_class)
-        if (getattr(loss_class, "corrects_class_frequency", False) or not takes_weight
-                or "weight" in self.get_params_for("loss")):
-            return None
-        return AUTO_CLASS_WEIGHT
-
     def _resolve_max_epochs(self, train):
-        """``max_epochs``, or for ``"auto"`` the epochs of :func:`_fitting.auto_epochs`."""
+        """``max_epochs``, or for ``"auto"`` the epochs of :func:`_schedules.auto_epochs`."""
         if self.max_epochs != "auto":
             return int(self.max_epochs)
-        return _fitting.auto_epochs(len(self.get_iterator(train, training=True)))
-
-    def _fit_temperature(self, valid):
-        """The temperature minimising the validation log-loss (Guo et al., 2017)."""
-        logits = self._decision_logits(valid.X)
-        target = valid.y.to(logits.device)
-
-        def nll(log_t):
-            return float(torch.nn.functional.cross_entropy(logits / np.exp(log_t), target))
-
-        result = minimize_scalar(nll, bounds=(-4.0, 4.0), method="bounded")
-        return float(np.exp(result.x))
-
-    def _decision_logits(self, X):
-        """Float64 logits with the prior correction applied if requested."""
-        logits = self.forward_logits(X).double()
-        if self.prior_correction:
-            logits = logits - torch.as_tensor(self.training_log_shift(), device=logits.device)
-        return logits
+        return auto_epochs(len(self.get_iterator(train, training=True)))
 
     def _seed(self):
         if self.random_state is None:
@@ -643,25 +558,23 @@ default="standard"
         if y is None:
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target "
                              "y is None.")
-        X, y = self._validate_X(X, y, reset=first_call)
+        X, y = _inputs.validate_X(self, X, y, reset=first_call)
         check_classification_targets(y)
+        sample_weight = _inputs.check_sample_weight(sample_weight, X)
         if first_call:
             self.label_encoder_ = fit_labels(y, self.classes if classes is None else classes)
         y_encoded = encode_labels(self.label_encoder_, y)
         if first_call:
-            self.class_counts_ = np.bincount(y_encoded, minlength=len(self.classes_))
-            self.class_weight_ = class_weights(self._class_weight_mode(), self.classes_,
-                                               self.class_counts_)
-            self.input_transform_ = self._fit_input_transform(X)
-        X = self._transform_input(X)
+            counted = y_encoded if sample_weight is None else y_encoded[sample_weight > 0]
+            self.class_counts_ = np.bincount(counted, minlength=len(self.classes_))
+            mode = class_weight_mode(self.class_weight, self.loss, self.sampler,
+                                     self.get_params_for("loss"))
+            self.class_weight_ = class_weights(mode, self.classes_, self.class_counts_)
+            self.input_transform_ = _inputs.fit_input_transform(self.input_transform, X,
+                                                                sample_weight)
+        X = _inputs.apply_input_transform(self.input_transform_, X)
         if first_call:
             self.n_module_features_ = X.shape[1]
-        if sample_weight is not None:
-            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float32,
-                                                 ensure_non_negative=True)
-            if not sample_weight.any():
-                raise ValueError("sample_weight is zero for every sample; at least one "
-                                 "sample needs a positive weight.")
         device = self.device if self.device else "cpu"
         dataset = ArrayDataset(
             as_tensor(X, device), torch.as_tensor(y_encoded, device=device),
@@ -670,52 +583,7 @@ default="standard"
         if not self.early_stopping and not self.temperature_scaling:
             return FitData(dataset, None)
         train, valid = stratified_holdout(y_encoded, self.validation_fraction, self._seed())
-        return FitData(subset(dataset, train), subset(dataset, valid))
-
-    def _fit_input_transform(self, X):
-        if self.input_transform is None:
-            return None
-        if isinstance(self.input_transform, str):
-            transform = INPUT_TRANSFORMS[self.input_transform]()
-        else:
-            transform = clone(self.input_transform)
-        return transform.fit(X)
-
-    def _transform_input(self, X):
-        transform = getattr(self, "input_transform_", None)
-        if transform is None:
-            return X
-        return np.asarray(transform.transform(X), dtype=np.float32)
-
-    def _validate_X(self, X, y=None, reset=False):
-        kwargs = dict(reset=reset, dtype=np.float32, ensure_all_finite=True)
-        try:
-            if y is None:
-                return validate_data(self, X, **kwargs)
-            return validate_data(self, X, y, ensure_min_samples=2, **kwargs)
-        except ValueError as exc:
-            if "Found array with dim" in str(exc):
-                shape = np.asarray(X).shape
-                raise ValueError(f"X must be 2-D (n_samples, n_features); got an array with "
-                                 f"{len(shape)} dimensions and shape {shape}.") from exc
-            if "could not convert" in str(exc):
-                raise ValueError(
-                    f"X must contain only numbers; {exc}. Encode categorical or text columns "
-                    "first, for example with sklearn.preprocessing.OneHotEncoder inside a "
-                    "ColumnTransformer."
-                ) from exc
-            raise
-
-    def _check_sample_weight_support(self, dataset):
-        if dataset.sample_weight is None:
-            return
-        forward = getattr(self.criterion_, "forward", self.criterion_)
-        if "sample_weight" not in named_parameters(forward) and not takes_any_keyword(forward):
-            raise ValueError(
-                f"sample_weight was given but the loss {type(self.criterion_).__name__} does "
-                "not accept a sample_weight argument in forward(); use one of the sklimb "
-                "losses or add the argument."
-            )
+        return FitData(dataset.take(train), dataset.take(valid))
 
     def _check_module_output(self, X_probe):
         """Fail early, with the sizes involved, when the module's output does not fit."""
@@ -733,16 +601,23 @@ default="standard"
                 "n_classes) for an ensemble of k members."
             )
 
+    # ------------------------------------------- skorch hooks of the training step
     def notify(self, method_name, **cb_kwargs):
-        """skorch's notify; a callback raising ``KeyboardInterrupt`` asks to stop training."""
+        """skorch's ``notify``, calling only the callbacks that implement ``method_name``.
+
+        A callback that inherits skorch's no-op hook is skipped: per batch,
+        that leaves the learning-rate schedule and the weight average. A
+        callback raising ``KeyboardInterrupt`` asks to stop training.
+        """
         getattr(self, method_name)(self, **cb_kwargs)
         for _, callback in self.callbacks_:
+            if not _implements(callback, method_name):
+                continue
             try:
                 getattr(callback, method_name)(self, **cb_kwargs)
             except KeyboardInterrupt as stop:
                 raise _StopTraining from stop
 
-    # skorch hooks: route the prepared tensors around skorch's Dataset/DataLoader
     def check_data(self, X, y=None):
         if not isinstance(X, FitData):
             super().check_data(X, y)
@@ -755,8 +630,7 @@ default="standard"
     def get_iterator(self, dataset, training=False):
         if not isinstance(dataset, ArrayDataset):
             return super().get_iterator(dataset, training=training)
-        prefix = "iterator_train" if training else "iterator_valid"
-        kwargs = self.get_params_for(prefix)
+        kwargs = self.get_params_for("iterator_train" if training else "iterator_valid")
         return ArrayBatches(
             dataset, kwargs.get("batch_size", self.batch_size),
             shuffle=training and kwargs.get("shuffle", True),
@@ -766,6 +640,11 @@ default="standard"
         )
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
+        """The loss of a batch; ``y_true`` may be ``(target, sample_weight)``.
+
+        An ensemble's ``(n, k, C)`` logits are trained as ``n * k`` rows (the
+        mean of the members' losses) and evaluated as their mean probabilities.
+        """
         sample_weight = None
         if isinstance(y_true, (tuple, list)):
             y_true, sample_weight = y_true
@@ -776,84 +655,6 @@ default="standard"
         if sample_weight is None:
             return self.criterion_(y_pred, y_true)
         return self.criterion_(y_pred, y_true, sample_weight=sample_weight)
-
-    def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
-        """One training epoch over in-memory batches, with a lean step.
-
-        Validation epochs and other iterators go through skorch. Every batch's
-        loss and size are recorded in the history as skorch does, and the
-        epoch's mean training loss as ``train_loss``. Callbacks are called
-        for every batch only if one of them implements a per-batch hook
-        (``on_batch_begin``, ``on_batch_end``, ``on_grad_computed``); then
-        the step is skorch's ``train_step``.
-        """
-        if not training or not isinstance(iterator, ArrayBatches):
-            return super().run_single_epoch(iterator, training, prefix, step_fn, **fit_params)
-        hooks = self._batch_hooks()
-        self._set_training(True)
-        history = self.history
-        # ``optimizer.zero_grad()`` costs tens of microseconds a step (a profiler scope and a
-        # loop in Python); dropping the gradients of the optimised parameters is the same
-        parameters = [parameter for name in self._optimizers
-                      for group in getattr(self, name + "_").param_groups
-                      for parameter in group["params"]]
-        total, n_rows, n_batches = 0.0, 0, 0
-        for batch in iterator:
-            if hooks:
-                self.notify("on_batch_begin", batch=batch, training=True)
-                step = step_fn(batch, **fit_params)
-                loss = step["loss"].item()
-            else:
-                history.new_batch()
-                loss = self._fast_step(batch, parameters, **fit_params)
-            self._after_step()
-            rows = len(batch[0])
-            history.record_batch(prefix + "_loss", loss)
-            history.record_batch(prefix + "_batch_size", rows)
-            if self._first_loss is None:  # the loss before any update of this fit
-                self._first_loss = loss
-            if hooks:
-                self.notify("on_batch_end", batch=batch, training=True, **step)
-            total += loss * rows
-            n_rows += rows
-            n_batches += 1
-        history.record(prefix + "_batch_count", n_batches)
-        self._record_training_loss(total / max(n_rows, 1))
-
-    def _batch_hooks(self):
-        """Whether any callback implements a per-batch hook."""
-        for _, callback in self.callbacks_:
-            for name in _BATCH_HOOKS:
-                if getattr(type(callback), name) is not getattr(Callback, name):
-                    return True
-        return False
-
-    def _fast_step(self, batch, parameters, **fit_params):
-        X_batch, y_batch = batch
-        for parameter in parameters:
-            parameter.grad = None
-        loss = self.get_loss(self.module_(X_batch, **fit_params), y_batch, X=X_batch,
-                             training=True)
-        loss.backward()
-        self._step_optimizer(None)
-        return loss.item()
-
-    def _record_training_loss(self, loss):
-        epoch = len(self.history)
-        if not np.isfinite(loss):
-            raise FloatingPointError(
-                f"training diverged: the loss became {loss} in epoch {epoch}. Lower the "
-                f"learning rate (lr={self.lr}), scale the features (input_transform='standard' "
-                "or a StandardScaler) or check the loss hyperparameters."
-            )
-        if self._first_loss is not None and \
-                loss > DIVERGENCE_FACTOR * max(self._first_loss, 1e-3):
-            warnings.warn(
-                f"training is diverging: the loss grew from {self._first_loss:.3g} on the "
-                f"first batch to a mean of {loss:.3g} in epoch {epoch}. Lower the learning "
-                f"rate (lr={self.lr}) or scale the features.", RuntimeWarning, stacklevel=2)
-            self._first_loss = np.inf  # warn once per fit
-        self.history.record("train_loss", loss)
 
     # -------------------------------------------------------------- prediction
     def forward_logits(self, X):
@@ -870,6 +671,13 @@ default="standard"
                 outputs.append(combine_members(self.module_(X[start:start + chunk])))
         return torch.cat(outputs) if outputs else torch.empty(0, len(self.classes_))
 
+    def _decision_logits(self, X):
+        """Float64 logits with the prior correction applied if requested."""
+        logits = self.forward_logits(X).double()
+        if self.prior_correction:
+            logits = logits - torch.as_tensor(self.training_log_shift(), device=logits.device)
+        return logits
+
     def predict_proba(self, X):
         """Class probabilities, one column per entry of ``classes_``; rows sum to 1.
 
@@ -882,7 +690,7 @@ default="standard"
         proba : ndarray of shape (n_samples, n_classes)
         """
         check_is_fitted(self)
-        X = self._transform_input(self._validate_X(X))
+        X = _inputs.apply_input_transform(self.input_transform_, _inputs.validate_X(self, X))
         with torch_threads(self.n_threads):
             logits = self._decision_logits(as_tensor(X, self.device or "cpu"))
         logits = logits / getattr(self, "temperature_", 1.0)
@@ -906,7 +714,8 @@ default="standard"
 
         The loss's own :meth:`~sklimb.losses.ImbalanceLoss.class_log_shift`
         (for a loss without that method, the class weights the estimator gave
-        it, if the last epoch used them) plus the per-epoch ``sampler`` rate.
+        it, if the last epoch used them) plus the per-epoch ``sampler`` rate;
+        see :func:`sklimb._calibration.training_log_shift`.
 
         Returns
         -------
@@ -914,18 +723,10 @@ default="standard"
             Zero for a plain unweighted fit.
         """
         check_is_fitted(self)
-        counts = np.maximum(np.asarray(self.class_counts_, dtype=np.float64), 1.0)
-        shift = np.zeros(len(counts))
-        if hasattr(self.criterion_, "class_log_shift"):
-            loss_shift = self.criterion_.class_log_shift()
-            if loss_shift is not None:
-                shift += loss_shift.detach().double().cpu().numpy()
-        elif self.class_weight_ is not None and self.history[-1].get("class_weighted", True):
-            shift += np.log(np.maximum(self.class_weight_, np.finfo(np.float64).tiny))
-        if self.sampler is not None:
-            sizes = resampled_sizes(self.class_counts_, self.sampler, self.sampling_ratio)
-            shift += np.log(np.maximum(sizes, np.finfo(np.float64).tiny) / counts)
-        return shift
+        return _calibration.training_log_shift(
+            self.criterion_, self.class_counts_, self.class_weight_,
+            weighted=self.history[-1].get("class_weighted", True),
+            sampler=self.sampler, sampling_ratio=self.sampling_ratio)
 
     def predict(self, X):
         """Predicted class labels (the original labels of ``y``).
@@ -956,9 +757,11 @@ class _StopTraining(Exception):
     """A callback asked to stop training (it raised ``KeyboardInterrupt``, as in skorch)."""
 
 
-def _rows(X, index):
-    """Rows ``index`` of an array or DataFrame."""
-    return X.iloc[index] if hasattr(X, "iloc") else np.asarray(X)[index]
+def _implements(callback, method_name):
+    """Whether ``callback`` defines ``method_name`` itself rather than skorch's no-op."""
+    if method_name in vars(callback):
+        return True
+    return getattr(type(callback), method_name, None) is not getattr(Callback, method_name, 0)
 
 
 def _fused_optimizer_runs_on(device):

@@ -10,17 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numpy as np
-from imblearn.over_sampling import SMOTE, RandomOverSampler
 from imblearn.pipeline import Pipeline
-from imblearn.under_sampling import RandomUnderSampler
 from sklearn.preprocessing import StandardScaler
 
 from .decision import TunedDecisionClassifier
 from .estimator import ImbalancedNetClassifier
 from .losses import LOSSES
+from .resampling import SAMPLERS, make_sampler
 
-SAMPLERS = ("smote", "random_over", "random_under")
 #: weighting parts: class_weight values of the estimator; "unweighted" is class_weight=None
 WEIGHTINGS = {"balanced": "balanced", "sqrt_balanced": "sqrt_balanced",
               "effective_number": "effective_number", "unweighted": None}
@@ -28,16 +25,14 @@ WEIGHTINGS = {"balanced": "balanced", "sqrt_balanced": "sqrt_balanced",
 DEFAULT_WEIGHTING = "auto"
 #: parameters a strategy sets itself; net_params may not give them
 RESERVED_NET_PARAMS = ("loss", "random_state")
-# training options of the network itself (not pipeline steps)
+# training options of the network itself (not pipeline steps): ``epoch_<sampler>`` resamples
+# afresh every epoch, with the same samplers as the pipeline steps
 OPTIONS = {
-    "epoch_over": {"sampler": "over"},     # fresh random over-sampling every epoch
-    "epoch_smote": {"sampler": "smote"},   # fresh SMOTE rows every epoch
-    "epoch_under": {"sampler": "under"},   # fresh random under-sampling every epoch
+    **{f"epoch_{name}": {"sampler": name} for name in SAMPLERS},
     "drw": {"class_weight_start": 0.5},    # deferred re-weighting from half-way
     "prior": {"prior_correction": True},   # probabilities corrected back to the data's prior
 }
 DECISIONS = ("tuned",)  # TunedDecisionClassifier around the pipeline
-SMOTE_K_NEIGHBORS = 5
 
 DEFAULT_STRATEGIES = (
     "ce",
@@ -50,8 +45,8 @@ DEFAULT_STRATEGIES = (
     "dice",
     "ldam",
     "logit_adjusted",
-    "random_over+ce",
-    "random_under+ce",
+    "over+ce",
+    "under+ce",
     "smote+ce",
 )
 
@@ -80,8 +75,10 @@ class Strategy:
 default="auto"
         Passed to :class:`~sklimb.ImbalancedNetClassifier`; ``"auto"`` is
         its default.
-    sampler : None, "smote", "random_over" or "random_under", default=None
-        Resampling applied to each training fold before the network.
+    sampler : None, "over", "under" or "smote", default=None
+        Resampling applied once to each training fold before the network
+        (:func:`sklimb.resampling.make_sampler`; the part ``epoch_<sampler>``
+        instead resamples afresh every epoch, with the same sampler).
     net_options : dict, default={}
         Further :class:`~sklimb.ImbalancedNetClassifier` parameters, from the
         parts ``epoch_over``/``epoch_smote``/``epoch_under`` (per-epoch
@@ -173,39 +170,22 @@ sampler='smote', net_options={}, tuned=False)
         params.update({f"loss__{k}": v for k, v in self.loss_params.items()})
         return params
 
-    def build(self, y_train=None, *, scale=True, random_state=None, net_params=None):
+    def build(self, *, scale=True, random_state=None, net_params=None):
         """The pipeline for one training fold.
 
-        ``y_train`` lets SMOTE shrink ``k_neighbors`` to the rarest class of
-        the fold (and fall back to random over-sampling when a class has a
-        single sample), so small classes do not make the fold fail.
+        SMOTE shrinks its ``k`` to ``n_c - 1`` for a class of ``n_c <= k``
+        rows by itself (see :mod:`sklimb.resampling`), so small classes do
+        not make a fold fail.
         """
         net = ImbalancedNetClassifier(**self.net_params(net_params, random_state))
         steps = [("scale", StandardScaler())] if scale else []
         if self.sampler is not None:
-            steps.append(("sampler", make_sampler(self.sampler, y_train, random_state)))
+            steps.append(("sampler", make_sampler(self.sampler, random_state)))
         steps.append(("net", net))
         if self.tuned:
             return TunedDecisionClassifier(Pipeline(steps), scoring="balanced_accuracy", cv=3,
                                            random_state=random_state)
         return Pipeline(steps)
-
-
-def make_sampler(name, y_train=None, random_state=None):
-    """An imbalanced-learn sampler by name, with SMOTE's ``k`` fitted to ``y_train``."""
-    if name == "random_over":
-        return RandomOverSampler(random_state=random_state)
-    if name == "random_under":
-        return RandomUnderSampler(random_state=random_state)
-    if name == "smote":
-        k = SMOTE_K_NEIGHBORS
-        if y_train is not None:
-            smallest = np.unique(np.asarray(y_train), return_counts=True)[1].min()
-            if smallest < 2:
-                return RandomOverSampler(random_state=random_state)
-            k = min(k, smallest - 1)
-        return SMOTE(k_neighbors=int(k), random_state=random_state)
-    raise ValueError(f"unknown sampler {name!r}; use one of {list(SAMPLERS)}.")
 
 
 def _only_one(kind, current, new, spec):

@@ -15,17 +15,12 @@ _SKORCH_INIT = (
     "skorch's NeuralNet.__init__ sets history_, initialized_, virtual_params_, prefixes_ "
     "and cuda_dependent_attributes_"
 )
-_SKORCH_SET_PARAMS = (
-    "skorch's set_params stores callback and prefixed (module__/optimizer__) parameters "
-    "differently from how they were passed"
-)
 _MINIBATCH = (
     "mini-batch stochastic training: repeating a row changes batch composition and the "
     "number of optimiser steps, so sample weights equal repetition only in expectation"
 )
 NET_EXPECTED_FAILURES = {
     "check_no_attributes_set_in_init": _SKORCH_INIT,
-    "check_set_params": _SKORCH_SET_PARAMS,
     "check_sample_weight_equivalence_on_dense_data": _MINIBATCH,
 }
 

@@ -67,5 +67,6 @@ def test_mlp_rejects_bad_settings(kwargs, match):
 
 
 def test_unknown_sampler_name():
-    with pytest.raises(ValueError, match="unknown sampler 'tomek'"):
+    with pytest.raises(ValueError,
+                       match=r"sampler='tomek' is not supported; use one of \['over', 'under'"):
         make_sampler("tomek")

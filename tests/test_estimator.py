@@ -1,6 +1,7 @@
 """Behaviour of ImbalancedNetClassifier: labels, losses, weights, training options, errors."""
 
 import copy
+import functools
 import pickle
 import subprocess
 import sys
@@ -384,8 +385,10 @@ def test_sample_weight_changes_the_fit():
 @pytest.mark.parametrize("loss", ["ce", "focal"])
 def test_sample_weight_and_class_weight_multiply(loss):
     # Weighted mean sum(w_i l_i) / sum(w_i) with w_i = class_weight[y_i] * sample_weight_i:
-    # a class weight of 4 on class 1 equals multiplying class 1's sample weights by 4.
+    # a class weight of 4 on class 1 equals multiplying class 1's sample weights by 4. (The
+    # sample weights also weight the input transform's statistics; the class weights do not.)
     X, y = binary_data()
+    make_clf = functools.partial(globals()["make_clf"], input_transform=None)
     sample_weight = np.random.RandomState(0).choice([0.5, 1.0, 2.0], size=len(y))
     combined = make_clf(loss=loss, class_weight={1: 4.0}).fit(X, y, sample_weight=sample_weight)
     folded = make_clf(loss=loss).fit(X, y, sample_weight=sample_weight * np.where(y == 1, 4, 1))
@@ -710,7 +713,7 @@ def test_class_weight_auto_leaves_losses_without_weight_alone():
 ])
 def test_max_epochs_auto_trains_a_budget_of_steps(monkeypatch, n_samples, batch_size, sampler,
                                                    epochs):
-    import sklimb._fitting as _fitting
+    import sklimb._schedules as _fitting
 
     monkeypatch.setattr(_fitting, "AUTO_STEPS", 80)
     monkeypatch.setattr(_fitting, "AUTO_MIN_EPOCHS", 3)
@@ -735,13 +738,13 @@ def test_max_epochs_auto_is_the_default_200_epochs_on_small_data():
 @pytest.mark.parametrize("batches, epochs", [(1, 200), (100, 200), (101, 199), (400, 50),
                                              (5000, 10)])
 def test_auto_epochs_cap_the_steps_of_large_data(batches, epochs):
-    import sklimb._fitting as _fitting
+    import sklimb._schedules as _fitting
 
     assert _fitting.auto_epochs(batches) == epochs
 
 
 def test_deferred_reweighting_splits_the_resolved_auto_epochs(monkeypatch):
-    import sklimb._fitting as _fitting
+    import sklimb._schedules as _fitting
 
     monkeypatch.setattr(_fitting, "AUTO_STEPS", 16)
     X, y = binary_data()  # 120 rows, batch 32: 4 steps per epoch -> 4 epochs, raised to 10

@@ -3,15 +3,15 @@
 
 import numpy as np
 import pytest
-from imblearn.over_sampling import SMOTE, RandomOverSampler
+from imblearn import FunctionSampler
+from imblearn.over_sampling import SMOTE
 from imblearn.pipeline import Pipeline
-from imblearn.under_sampling import RandomUnderSampler
 from sklearn.base import clone
 from sklearn.preprocessing import StandardScaler
 
 from sklimb import ImbalancedNetClassifier
 from sklimb.losses import LOSSES
-from sklimb.strategies import DEFAULT_STRATEGIES, SAMPLERS, Strategy, make_sampler
+from sklimb.strategies import DEFAULT_STRATEGIES, OPTIONS, SAMPLERS, Strategy
 
 
 # ------------------------------------------------------------------ parse
@@ -23,10 +23,22 @@ def test_parse_loss(loss):
     assert strategy.loss_params == {}
 
 
-@pytest.mark.parametrize("sampler", ["smote", "random_over", "random_under"])
+@pytest.mark.parametrize("sampler", ["smote", "over", "under"])
 def test_parse_sampler(sampler):
     strategy = Strategy.parse(f"{sampler}+focal")
     assert (strategy.sampler, strategy.loss, strategy.class_weight) == (sampler, "focal", "auto")
+    per_epoch = Strategy.parse(f"epoch_{sampler}+focal")  # the same sampler, every epoch
+    assert per_epoch.sampler is None and per_epoch.net_options == {"sampler": sampler}
+
+
+def test_one_sampler_vocabulary():
+    from sklimb.estimator import ImbalancedNetClassifier as Net
+    from sklimb.resampling import SAMPLERS as RESAMPLING
+
+    assert SAMPLERS is RESAMPLING
+    assert {name for name in OPTIONS if name.startswith("epoch_")} == {
+        f"epoch_{name}" for name in SAMPLERS}
+    assert Net._parameter_constraints["sampler"][1].options == set(SAMPLERS)
 
 
 @pytest.mark.parametrize("weighting, class_weight", [
@@ -113,7 +125,7 @@ def test_parse_unknown_part_lists_valid_names(spec):
 @pytest.mark.parametrize("spec, kind", [
     ("ce+focal", "loss"),
     ("focal+focal", "loss"),
-    ("smote+random_over+ce", "sampler"),
+    ("smote+over+ce", "sampler"),
     ("ce+balanced+effective_number", "class weighting"),
 ])
 def test_parse_duplicate_parts(spec, kind):
@@ -135,14 +147,14 @@ def test_default_strategies_parse():
 
 # ------------------------------------------------------------------ build
 def test_build_pipeline_steps():
-    y = np.array([0] * 20 + [1] * 6)
     pipe = Strategy.parse("smote+focal+balanced+gamma=1").build(
-        y, random_state=3, net_params={"max_epochs": 4, "batch_size": 16})
+        random_state=3, net_params={"max_epochs": 4, "batch_size": 16})
     assert isinstance(pipe, Pipeline)
     assert [name for name, _ in pipe.steps] == ["scale", "sampler", "net"]
     assert isinstance(pipe.named_steps["scale"], StandardScaler)
-    assert isinstance(pipe.named_steps["sampler"], SMOTE)
-    assert pipe.named_steps["sampler"].random_state == 3
+    assert isinstance(pipe.named_steps["sampler"], FunctionSampler)
+    assert pipe.named_steps["sampler"].kw_args == {"sampler": "smote", "sampling_ratio": 1.0,
+                                                   "random_state": 3}
     net = pipe.named_steps["net"]
     assert isinstance(net, ImbalancedNetClassifier)
     params = net.get_params()
@@ -157,39 +169,9 @@ def test_build_pipeline_steps():
 def test_build_without_scaler_or_sampler():
     assert [n for n, _ in Strategy.parse("ce").build(scale=False).steps] == ["net"]
     assert [n for n, _ in Strategy.parse("ce").build().steps] == ["scale", "net"]
-    steps = Strategy.parse("random_under+ce").build(np.array([0, 0, 0, 1, 1]), scale=False)
+    steps = Strategy.parse("under+ce").build(scale=False)
     assert [n for n, _ in steps.steps] == ["sampler", "net"]
-    assert isinstance(steps.named_steps["sampler"], RandomUnderSampler)
-
-
-# ------------------------------------------------------------------ make_sampler
-@pytest.mark.parametrize("smallest, k", [(2, 1), (3, 2), (5, 4), (6, 5), (40, 5)])
-def test_make_sampler_smote_shrinks_k(smallest, k):
-    y = np.array([0] * 50 + [1] * smallest + [2] * 30)
-    sampler = make_sampler("smote", y, random_state=0)
-    assert isinstance(sampler, SMOTE)
-    assert sampler.k_neighbors == k
-
-
-def test_make_sampler_smote_without_labels_uses_five_neighbours():
-    assert make_sampler("smote").k_neighbors == 5
-
-
-def test_make_sampler_smote_falls_back_for_a_single_sample_class():
-    y = np.array(["a"] * 10 + ["b"] + ["c"] * 4)
-    sampler = make_sampler("smote", y, random_state=1)
-    assert isinstance(sampler, RandomOverSampler) and not isinstance(sampler, SMOTE)
-    assert sampler.random_state == 1
-    X = np.arange(len(y) * 2, dtype=float).reshape(-1, 2)
-    _, y_res = sampler.fit_resample(X, y)
-    assert np.unique(y_res, return_counts=True)[1].tolist() == [10, 10, 10]
-
-
-def test_make_sampler_other_names():
-    assert type(make_sampler("random_over", random_state=2)) is RandomOverSampler
-    assert type(make_sampler("random_under", random_state=2)) is RandomUnderSampler
-    with pytest.raises(ValueError, match="random_over"):
-        make_sampler("adasyn")
+    assert steps.named_steps["sampler"].kw_args["sampler"] == "under"
 
 
 def test_smote_strategy_fits_a_fold_with_a_three_sample_class():
@@ -199,9 +181,8 @@ def test_smote_strategy_fits_a_fold_with_a_three_sample_class():
     # a plain SMOTE (k_neighbors=5) cannot handle this fold
     with pytest.raises(ValueError):
         SMOTE(random_state=0).fit_resample(X, y)
-    pipe = Strategy.parse("smote+ce").build(y, random_state=0, net_params={"max_epochs": 2})
-    pipe.fit(X, y)
-    assert pipe.named_steps["sampler"].k_neighbors == 2
+    pipe = Strategy.parse("smote+ce").build(random_state=0, net_params={"max_epochs": 2})
+    pipe.fit(X, y)  # sklimb's SMOTE uses k = 2 neighbours in the class of 3
     assert pipe.named_steps["net"].class_counts_.tolist() == [30, 30]   # resampled fold
     assert pipe.predict(X).shape == (33,)
 
@@ -210,7 +191,7 @@ def test_smote_strategy_fits_a_fold_with_a_single_sample_class():
     rng = np.random.default_rng(1)
     y = np.array([0] * 12 + [1] * 6 + [2])
     X = rng.normal(size=(19, 3)).astype(np.float32)
-    pipe = Strategy.parse("smote+focal").build(y, random_state=0, net_params={"max_epochs": 2})
+    pipe = Strategy.parse("smote+focal").build(random_state=0, net_params={"max_epochs": 2})
     pipe.fit(X, y)
     assert pipe.named_steps["net"].class_counts_.tolist() == [12, 12, 12]
 

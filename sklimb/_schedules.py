@@ -1,0 +1,159 @@
+"""The training budget, learning-rate schedule and weight average of the estimator.
+
+The schedule and the average are skorch callbacks built on
+``torch.optim.lr_scheduler.LambdaLR`` and ``torch.optim.swa_utils.AveragedModel``;
+the estimator adds them from its ``lr_schedule`` and ``ema_decay`` parameters.
+Both act after every optimiser step (skorch's ``on_batch_end``), so they work
+with any optimiser, LBFGS included.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from functools import partial
+
+import numpy as np
+import torch
+from skorch.callbacks import Callback, LRScheduler
+from torch.optim.lr_scheduler import LambdaLR
+from torch.optim.swa_utils import AveragedModel
+
+LR_SCHEDULES = ("constant", "cosine", "flat_cosine")
+#: ``max_epochs="auto"``: ``AUTO_MAX_EPOCHS`` epochs, fewer when that would take more than
+#: about ``AUTO_STEPS`` optimiser steps, but at least ``AUTO_MIN_EPOCHS``.
+AUTO_STEPS = 20_000
+AUTO_MIN_EPOCHS = 10
+AUTO_MAX_EPOCHS = 200
+
+
+def auto_epochs(batches_per_epoch):
+    """Epochs of ``max_epochs="auto"``: ``clip(ceil(AUTO_STEPS / batches), MIN, MAX)``."""
+    epochs = math.ceil(AUTO_STEPS / max(int(batches_per_epoch), 1))
+    return int(np.clip(epochs, AUTO_MIN_EPOCHS, AUTO_MAX_EPOCHS))
+
+
+def lr_factor(schedule, step, total_steps):
+    """Multiplier of the base learning rate at optimiser step ``step`` of ``total_steps``.
+
+    ``"constant"``: 1. ``"cosine"``: :math:`\\tfrac12 (1 + \\cos(\\pi t / T))`,
+    from 1 down to 0 over the ``T`` steps. ``"flat_cosine"``: 1 for the first
+    half, then the cosine from 1 to 0 over the second half.
+
+    Examples
+    --------
+    >>> from sklimb._schedules import lr_factor
+    >>> [round(lr_factor("flat_cosine", t, 8), 3) for t in (0, 4, 6, 8)]
+    [1.0, 1.0, 0.5, 0.0]
+    """
+    if schedule == "constant" or total_steps <= 0:
+        return 1.0
+    progress = min(max(step / total_steps, 0.0), 1.0)
+    if schedule == "flat_cosine":
+        if progress <= 0.5:
+            return 1.0
+        progress = 2.0 * progress - 1.0
+    return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def steps_per_fit(net, X):
+    """Optimiser steps of one ``fit``/``partial_fit`` call: epochs times batches per epoch.
+
+    ``X`` is what skorch's ``on_train_begin`` receives (the estimator's
+    prepared data, whose ``train`` is the training dataset).
+    """
+    return net.max_epochs_ * len(net.get_iterator(X.train, training=True))
+
+
+class LRSchedule(LRScheduler):
+    """``lr_schedule`` as a skorch ``LRScheduler``: a ``LambdaLR`` stepped after every batch.
+
+    Each ``fit`` or ``partial_fit`` call runs the schedule once over its own
+    optimiser steps (:func:`steps_per_fit`), from the optimiser's learning
+    rates at its start; the factor is :func:`lr_factor`. At the end the
+    optimiser's rates are set back to those base rates.
+
+    Parameters
+    ----------
+    schedule : {"cosine", "flat_cosine", "constant"}, default="cosine"
+    """
+
+    def __init__(self, schedule="cosine"):
+        super().__init__(policy=LambdaLR, event_name=None, step_every="batch")
+        self.schedule = schedule
+
+    @property
+    def kwargs(self):
+        return {}
+
+    def on_train_begin(self, net, X=None, **kwargs):
+        self.total_steps_ = steps_per_fit(net, X)
+        for group in net.optimizer_.param_groups:  # the rate set now (``lr`` may have changed)
+            group["initial_lr"] = group["lr"]
+        super().on_train_begin(net, X=X, **kwargs)
+
+    def on_train_end(self, net, **kwargs):
+        """Leave the optimiser at its base rates, ready for the next ``partial_fit``."""
+        for group in net.optimizer_.param_groups:
+            group["lr"] = group.get("initial_lr", group["lr"])
+
+    def _get_scheduler(self, net, policy, **scheduler_kwargs):
+        return policy(net.optimizer_,
+                      partial(lr_factor, self.schedule, total_steps=self.total_steps_))
+
+
+def _warmed_up_ema(averaged, current, n_averaged, decay):
+    """``multi_avg_fn`` of :class:`WeightAveraging`: an EMA whose decay warms up.
+
+    The decay after ``n`` updates is ``min(decay, (1 + n) / (10 + n))``, so a
+    short run is not dominated by the first weights; tensors that are not
+    floating point (counters of batch normalisation) are copied.
+    """
+    if not averaged[0].is_floating_point():
+        torch._foreach_copy_(averaged, current)
+        return
+    n = int(n_averaged) + 1
+    torch._foreach_lerp_(averaged, current, 1.0 - min(decay, (1.0 + n) / (10.0 + n)))
+
+
+class WeightAveraging(Callback):
+    """Predict with an exponential moving average of the weights (``ema_decay``).
+
+    A ``torch.optim.swa_utils.AveragedModel`` of the module, parameters and
+    buffers, updated after every optimiser step; at the end of training the
+    average is written into the module. Each ``fit`` or ``partial_fit`` call
+    starts a new average.
+
+    Parameters
+    ----------
+    decay : float, default=0.99
+        In ``(0, 1)``.
+    """
+
+    def __init__(self, decay=0.99):
+        self.decay = decay
+
+    def on_train_begin(self, net, **kwargs):
+        self.average_ = AveragedModel(
+            net.module_, use_buffers=True,
+            multi_avg_fn=partial(_warmed_up_ema, decay=float(self.decay)))
+
+    def on_batch_end(self, net, training=False, **kwargs):
+        if training:
+            self.average_.update_parameters(net.module_)
+
+    def on_train_end(self, net, **kwargs):
+        average, self.average_ = getattr(self, "average_", None), None
+        if average is None or int(average.n_averaged) == 0:
+            return
+        with torch.no_grad():
+            for target, source in zip(_tensors(net.module_), _tensors(average.module),
+                                      strict=True):
+                target.copy_(source)
+
+
+def _tensors(module):
+    return itertools.chain(module.parameters(), module.buffers())
+
+
+__all__ = ["LR_SCHEDULES", "LRSchedule", "WeightAveraging", "auto_epochs", "lr_factor"]
