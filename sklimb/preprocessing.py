@@ -23,7 +23,7 @@ from typing import ClassVar
 import numpy as np
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import Interval
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 #: ``q(0.75) - q(0.25)`` of the standard normal distribution
 _IQR_OF_STANDARD_NORMAL = 1.3489795003921634
@@ -38,10 +38,15 @@ class _SmoothClipScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         self.clip = clip
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
-        """Compute the centre and scale of every feature of ``X``."""
+    def fit(self, X, y=None, sample_weight=None):
+        """Compute the centre and scale of every feature of ``X``.
+
+        ``sample_weight`` (optional, non-negative) weights the rows; a row of
+        weight 0 counts as if it were absent.
+        """
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_all_finite=True)
-        self.center_, scale = self._center_and_scale(X.astype(np.float64))
+        X, sample_weight = _weighted_rows(X, sample_weight)
+        self.center_, scale = self._center_and_scale(X.astype(np.float64), sample_weight)
         self.scale_ = np.where(scale > 0, scale, 1.0)
         return self
 
@@ -99,8 +104,9 @@ class StandardScaleSmoothClip(_SmoothClipScaler):
     """
 
     @staticmethod
-    def _center_and_scale(X):
-        return X.mean(axis=0), X.std(axis=0)
+    def _center_and_scale(X, sample_weight):
+        center = np.average(X, axis=0, weights=sample_weight)
+        return center, np.sqrt(np.average((X - center) ** 2, axis=0, weights=sample_weight))
 
 
 class RobustScaleSmoothClip(_SmoothClipScaler):
@@ -150,8 +156,8 @@ class RobustScaleSmoothClip(_SmoothClipScaler):
     """
 
     @staticmethod
-    def _center_and_scale(X):
-        q25, median, q75 = np.percentile(X, [25, 50, 75], axis=0)
+    def _center_and_scale(X, sample_weight):
+        q25, median, q75 = _quantiles(X, [0.25, 0.5, 0.75], sample_weight)
         scale = (q75 - q25) / _IQR_OF_STANDARD_NORMAL
         return median, np.where(scale > 0, scale, X.max(axis=0) - X.min(axis=0))
 
@@ -215,11 +221,16 @@ class PiecewiseLinearEncoder(TransformerMixin, BaseEstimator):
         self.n_bins = n_bins
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
-        """Place the bin edges at quantiles of every feature of ``X``."""
+    def fit(self, X, y=None, sample_weight=None):
+        """Place the bin edges at quantiles of every feature of ``X``.
+
+        With ``sample_weight`` the quantiles are weighted; a row of weight 0
+        counts as if it were absent.
+        """
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_all_finite=True)
+        X, sample_weight = _weighted_rows(X, sample_weight)
         levels = np.linspace(0.0, 1.0, self.n_bins + 1)
-        self.bin_edges_ = [np.unique(np.quantile(column, levels)) for column in X.T]
+        self.bin_edges_ = [np.unique(edges) for edges in _quantiles(X, levels, sample_weight).T]
         self.n_features_out_ = int(sum(max(len(edges) - 1, 1) for edges in self.bin_edges_))
         return self
 
@@ -245,6 +256,51 @@ class PiecewiseLinearEncoder(TransformerMixin, BaseEstimator):
         return np.asarray([f"{name}_bin{t}" for name, edges in
                            zip(input_features, self.bin_edges_, strict=True)
                            for t in range(max(len(edges) - 1, 1))], dtype=object)
+
+
+def _weighted_rows(X, sample_weight):
+    """The rows of positive weight and their weights (``None`` when all weights are equal).
+
+    Dropping the rows of weight 0 makes them count as absent; equal weights are
+    no weights, whatever their value.
+    """
+    if sample_weight is None:
+        return X, None
+    sample_weight = _check_sample_weight(sample_weight, X, ensure_non_negative=True)
+    keep = sample_weight > 0
+    if not keep.any():
+        raise ValueError("sample_weight is zero for every row; at least one row needs a "
+                         "positive weight.")
+    X, sample_weight = X[keep], sample_weight[keep]
+    return X, (None if np.all(sample_weight == sample_weight[0]) else sample_weight)
+
+
+def _quantiles(X, levels, sample_weight):
+    """Column quantiles of ``X`` at ``levels``, shape ``(len(levels), n_features)``.
+
+    Linear interpolation between order statistics (numpy's default). With
+    weights, a row of integer weight ``w`` counts as ``w`` copies of it, so
+    the result equals the unweighted quantile of the repeated rows; other
+    weights interpolate the same way between cumulative weights.
+    """
+    levels = np.asarray(levels, dtype=np.float64)
+    if sample_weight is None:
+        return np.quantile(X, levels, axis=0)
+    return np.stack([_weighted_quantile(column, levels, sample_weight) for column in X.T],
+                    axis=1)
+
+
+def _weighted_quantile(column, levels, weight):
+    order = np.argsort(column, kind="stable")
+    values, cumulative = column[order], np.cumsum(weight[order])
+    position = np.clip(levels * (cumulative[-1] - 1.0), 0.0, None)  # in the repeated rows
+    lower = np.floor(position)
+
+    def at(index):  # the value of the repeated row number ``index``
+        found = np.searchsorted(cumulative, index, side="right")
+        return values[np.minimum(found, len(values) - 1)]
+
+    return at(lower) + (position - lower) * (at(lower + 1.0) - at(lower))
 
 
 def _encode(column, edges):
