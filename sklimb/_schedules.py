@@ -1,8 +1,10 @@
 """The training budget, learning-rate schedule and weight average of the estimator.
 
-The schedule and the average are skorch callbacks built on
-``torch.optim.lr_scheduler.LambdaLR`` and ``torch.optim.swa_utils.AveragedModel``;
-the estimator adds them from its ``lr_schedule`` and ``ema_decay`` parameters.
+The schedule and the average are skorch callbacks: the schedule is a skorch
+``LRScheduler`` on ``torch.optim.lr_scheduler.LambdaLR``, the average an
+exponential moving average in the form of ``torch.optim.swa_utils``'
+``multi_avg_fn``; the estimator adds them from its ``lr_schedule`` and
+``ema_decay`` parameters.
 Both act after every optimiser step (skorch's ``on_batch_end``), so they work
 with any optimiser, LBFGS included.
 """
@@ -17,7 +19,6 @@ import numpy as np
 import torch
 from skorch.callbacks import Callback, LRScheduler
 from torch.optim.lr_scheduler import LambdaLR
-from torch.optim.swa_utils import AveragedModel
 
 LR_SCHEDULES = ("constant", "cosine", "flat_cosine")
 #: ``max_epochs="auto"``: ``AUTO_MAX_EPOCHS`` epochs, fewer when that would take more than
@@ -102,8 +103,10 @@ class LRSchedule(LRScheduler):
                       partial(lr_factor, self.schedule, total_steps=self.total_steps_))
 
 
-def _warmed_up_ema(averaged, current, n_averaged, decay):
-    """``multi_avg_fn`` of :class:`WeightAveraging`: an EMA whose decay warms up.
+def warmed_up_ema(averaged, current, n_averaged, decay):
+    """An EMA whose decay warms up, as a ``torch.optim.swa_utils`` ``multi_avg_fn``.
+
+    ``partial(warmed_up_ema, decay=d)`` can be given to ``AveragedModel``.
 
     The decay after ``n`` updates is ``min(decay, (1 + n) / (10 + n))``, so a
     short run is not dominated by the first weights; tensors that are not
@@ -119,10 +122,15 @@ def _warmed_up_ema(averaged, current, n_averaged, decay):
 class WeightAveraging(Callback):
     """Predict with an exponential moving average of the weights (``ema_decay``).
 
-    A ``torch.optim.swa_utils.AveragedModel`` of the module, parameters and
-    buffers, updated after every optimiser step; at the end of training the
-    average is written into the module. Each ``fit`` or ``partial_fit`` call
-    starts a new average.
+    The average covers the module's parameters and buffers: it starts as a
+    copy of them, is moved by :func:`warmed_up_ema` after every optimiser
+    step, and is written into the module at the end of training. Each
+    ``fit`` or ``partial_fit`` call starts a new average.
+
+    ``torch.optim.swa_utils.AveragedModel`` would keep the same average (with
+    this ``multi_avg_fn``), but its ``update_parameters`` regroups the tensors
+    by device and dtype on every call: 0.3 ms a step, a third of the step of
+    a small network here. The tensor lists are built once instead.
 
     Parameters
     ----------
@@ -134,26 +142,38 @@ class WeightAveraging(Callback):
         self.decay = decay
 
     def on_train_begin(self, net, **kwargs):
-        self.average_ = AveragedModel(
-            net.module_, use_buffers=True,
-            multi_avg_fn=partial(_warmed_up_ema, decay=float(self.decay)))
+        live = [t.detach() for t in _tensors(net.module_)]
+        self.live_ = {"float": [t for t in live if t.is_floating_point()],
+                      "other": [t for t in live if not t.is_floating_point()]}
+        self.average_ = {kind: [t.clone() for t in tensors]
+                         for kind, tensors in self.live_.items()}
+        self.n_updates_ = 0
 
     def on_batch_end(self, net, training=False, **kwargs):
         if training:
-            self.average_.update_parameters(net.module_)
+            self.n_updates_ += 1
+            for kind, tensors in self.live_.items():
+                if tensors:
+                    warmed_up_ema(self.average_[kind], tensors, self.n_updates_ - 1,
+                                  float(self.decay))
 
     def on_train_end(self, net, **kwargs):
-        average, self.average_ = getattr(self, "average_", None), None
-        if average is None or int(average.n_averaged) == 0:
+        average, self.average_, self.live_ = getattr(self, "average_", None), None, None
+        if average is None or self.n_updates_ == 0:
             return
         with torch.no_grad():
-            for target, source in zip(_tensors(net.module_), _tensors(average.module),
-                                      strict=True):
-                target.copy_(source)
+            averaged = iter([*average["float"], *average["other"]])
+            for target in sorted(_tensors(net.module_), key=_floating_first):
+                target.copy_(next(averaged))
+
+
+def _floating_first(tensor):
+    return not tensor.is_floating_point()
 
 
 def _tensors(module):
     return itertools.chain(module.parameters(), module.buffers())
 
 
-__all__ = ["LR_SCHEDULES", "LRSchedule", "WeightAveraging", "auto_epochs", "lr_factor"]
+__all__ = ["LR_SCHEDULES", "LRSchedule", "WeightAveraging", "auto_epochs", "lr_factor",
+           "warmed_up_ema"]

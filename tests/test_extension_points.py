@@ -171,7 +171,7 @@ def test_the_weight_average_is_the_ema_of_the_weights_after_every_step(data):
             return self
 
         def on_train_begin(self, net, **kwargs):
-            self.seen_ = []
+            self.seen_ = [[p.detach().clone() for p in net.module_.parameters()]]
 
         def on_batch_end(self, net, training=False, **kwargs):
             if training:
@@ -180,9 +180,9 @@ def test_the_weight_average_is_the_ema_of_the_weights_after_every_step(data):
     weights = Weights()
     clf = ImbalancedNetClassifier(ema_decay=0.9, callbacks=[("weights", weights)],
                                   **SMALL).fit(X, y)
-    average = [p.clone() for p in weights.seen_[0]]
+    average = [p.clone() for p in weights.seen_[0]]  # the weights before the first step
     for n, step in enumerate(weights.seen_[1:], start=1):
-        decay = min(0.9, (1 + n + 1) / (10 + n + 1))
+        decay = min(0.9, (1 + n) / (10 + n))
         average = [a * decay + w * (1 - decay) for a, w in zip(average, step, strict=True)]
     for fitted, expected in zip(clf.module_.parameters(), average, strict=True):
         assert_allclose(fitted.detach().numpy(), expected.numpy(), rtol=1e-5, atol=1e-6)
