@@ -122,6 +122,18 @@ class ArrayBatches:
             yield dataset[start:stop]
 
 
+def fit_data(X, y, sample_weight, device, validation_fraction=None, seed=None):
+    """The :class:`FitData` of one ``fit``: tensors on ``device``, and a stratified
+    hold-out of ``validation_fraction`` (:func:`stratified_holdout`) if one is given."""
+    dataset = ArrayDataset(
+        as_tensor(X, device), torch.as_tensor(y, device=device),
+        None if sample_weight is None else torch.as_tensor(sample_weight, device=device))
+    if validation_fraction is None:
+        return FitData(dataset, None)
+    train, valid = stratified_holdout(y, validation_fraction, seed)
+    return FitData(dataset.take(train), dataset.take(valid))
+
+
 def as_tensor(array, device):
     """A tensor sharing memory with ``array`` where possible (copied if read-only)."""
     return torch.as_tensor(np.require(array, requirements="W"), device=device)

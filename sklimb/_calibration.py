@@ -1,4 +1,4 @@
-"""What the estimator does to its logits after training: prior correction and temperature.
+"""From the trained network's logits to probabilities: prior correction, temperature.
 
 * **Prior correction** (``prior_correction=True``): re-weighting, resampling and
   logit adjustment train the network on a shifted class distribution;
@@ -73,3 +73,25 @@ def fit_temperature(logits, target):
         return float(torch.nn.functional.cross_entropy(logits / np.exp(log_t), target))
 
     return float(np.exp(minimize_scalar(nll, bounds=(-4.0, 4.0), method="bounded").x))
+
+
+def probabilities(logits, nonlinearity=None, input_scale=None):
+    """Rows of probabilities (float64 numpy) from ``logits``: softmax, or ``nonlinearity``.
+
+    Non-finite outputs raise a ``ValueError`` that names how many rows and,
+    with ``input_scale`` (the largest absolute feature), suggests scaling.
+    """
+    if callable(nonlinearity):
+        proba = torch.as_tensor(nonlinearity(logits)).double()
+    else:
+        proba = torch.softmax(logits.double(), dim=1)
+    proba = proba.cpu().numpy()
+    if not np.isfinite(proba).all():
+        bad = int((~np.isfinite(proba).all(axis=1)).sum())
+        reach = "" if input_scale is None else f", whose features reach {input_scale:.3g}"
+        raise ValueError(
+            f"the network's outputs are not finite for {bad} of {len(proba)} rows of "
+            f"X{reach}; scale the features (input_transform='standard', or a "
+            "StandardScaler before the network)."
+        )
+    return proba / proba.sum(axis=1, keepdims=True)

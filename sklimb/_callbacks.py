@@ -1,5 +1,6 @@
-"""Callbacks the estimator adds itself: a divergence guard, validation scoring and deferred
-re-weighting (the schedule and the weight average are in :mod:`sklimb._schedules`)."""
+"""Callbacks the estimator adds itself (:func:`default_callbacks`): the epoch log, a
+divergence guard, validation scoring and deferred re-weighting; the schedule and the weight
+average are in :mod:`sklimb._schedules`."""
 
 from __future__ import annotations
 
@@ -9,9 +10,44 @@ import warnings
 import numpy as np
 import torch
 from sklearn.metrics import get_scorer
-from skorch.callbacks import Callback, PrintLog
+from skorch.callbacks import Callback, EarlyStopping, EpochTimer, PassthroughScoring, PrintLog
 
+from ._schedules import LRSchedule, WeightAveraging
 from ._scoring import score_predictions
+
+
+def default_callbacks(net):
+    """The estimator's callbacks, from its parameters, as ``(name, callback)`` pairs.
+
+    Always: the epoch timer, the training and validation losses,
+    :class:`TrainingGuard` and :class:`EpochLog`; with their parameters: the
+    ``lr_schedule`` (:class:`~sklimb._schedules.LRSchedule`), the weight
+    average of ``ema_decay`` (not with early stopping, which restores the
+    best epoch), deferred re-weighting and early stopping. skorch reads this
+    before the parameters are validated, so only exact values switch a
+    callback on.
+    """
+    callbacks = [
+        ("epoch_timer", EpochTimer()),
+        ("train_loss", PassthroughScoring(name="train_loss", on_train=True)),
+        ("training_guard", TrainingGuard()),
+        ("valid_loss", PassthroughScoring(name="valid_loss")),
+    ]
+    if isinstance(net.lr_schedule, str) and net.lr_schedule != "constant":
+        callbacks.append(("lr_schedule", LRSchedule(net.lr_schedule)))
+    if isinstance(net.ema_decay, numbers.Real) and net.early_stopping is not True:
+        callbacks.append(("weight_averaging", WeightAveraging(net.ema_decay)))
+    start = net.class_weight_start
+    if isinstance(start, numbers.Real) and start != 0:
+        callbacks.append(("deferred_reweighting", DeferredReweighting(start)))
+    if net.early_stopping is True:
+        callbacks += [
+            ("valid_score", ValidationScore(net.scoring)),
+            ("early_stopping", EarlyStopping(monitor="valid_score", lower_is_better=False,
+                                             patience=net.n_iter_no_change, load_best=True)),
+        ]
+    return [*callbacks, ("print_log", EpochLog())]
+
 
 #: an epoch's mean training loss this many times the first batch's counts as diverging
 DIVERGENCE_FACTOR = 100.0

@@ -40,3 +40,19 @@ def takes_any_keyword(factory):
     if parameters is None:
         return True
     return any(p.kind is p.VAR_KEYWORD for p in parameters.values())
+
+
+def fill_in(factory, kwargs, values, prefix, missing):
+    """``kwargs`` plus the ``values`` whose names ``factory`` declares and ``kwargs`` lacks.
+
+    A declared name that ``kwargs`` lacks and whose value is ``None`` raises a
+    ``ValueError``: ``missing``, then how to pass it as ``<prefix>__<name>``.
+    """
+    kwargs = dict(kwargs)
+    declared = named_parameters(factory)
+    for name, value in values.items():
+        if name in declared and name not in kwargs:
+            if value is None:
+                raise ValueError(f"{missing}, or pass {prefix}__{name}.")
+            kwargs[name] = value
+    return kwargs

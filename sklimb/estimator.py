@@ -29,192 +29,126 @@ from sklearn.utils._param_validation import (
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNetClassifier
-from skorch.callbacks import Callback, EarlyStopping, EpochTimer, PassthroughScoring
 
 from . import _calibration, _inputs
-from ._batches import ArrayBatches, ArrayDataset, FitData, as_tensor, stratified_holdout
-from ._callbacks import DeferredReweighting, EpochLog, TrainingGuard, ValidationScore
+from ._batches import as_tensor, fit_data
+from ._callbacks import default_callbacks
 from ._criterion import check_sample_weight_support, class_weight_mode, loss_arguments
 from ._labels import encode_labels, fit_labels
 from ._runtime import check_device, flushed_subnormals, seeded, torch_threads
-from ._schedules import LR_SCHEDULES, LRSchedule, WeightAveraging, auto_epochs
-from ._signatures import named_parameters
+from ._schedules import LR_SCHEDULES, auto_epochs, optimizer_arguments
+from ._signatures import fill_in
+from ._skorch_steps import InMemoryTraining, StopTraining
 from ._weights import class_weights
 from .decision import apply_offsets, tune_decision
 from .losses import LOSSES
 from .modules import MODULES, get_module
-from .modules._members import combine_members, flatten_members
+from .modules._members import check_module_output, combine_members, flatten_members
 from .preprocessing import INPUT_TRANSFORMS
 from .resampling import SAMPLERS
 
 _PREDICT_CHUNK = 4096
 
 
-class ImbalancedNetClassifier(NeuralNetClassifier):
+class ImbalancedNetClassifier(InMemoryTraining, NeuralNetClassifier):
     """Neural network classifier for imbalanced data with a choice of loss.
 
     A skorch :class:`~skorch.NeuralNetClassifier` that follows scikit-learn's
     conventions exactly (any labels, ``classes_``, ``predict_proba``,
     ``clone``, pickling, pipelines) and trains with one of the losses of
-    :mod:`sklimb.losses`. Loss hyperparameters are set as ``loss__<name>``
-    and network hyperparameters as ``module__<name>``, so ``GridSearchCV``
-    can search both. Class weights and the class counts that some losses
-    need are computed from the ``y`` that ``fit`` receives (inside an
-    imbalanced-learn pipeline: the resampled labels; in cross-validation:
-    each training fold's labels).
+    :mod:`sklimb.losses`. Loss hyperparameters are set as ``loss__<name>``,
+    network hyperparameters as ``module__<name>``, so ``GridSearchCV`` can
+    search both. Class weights and class counts come from the ``y`` that
+    ``fit`` receives (in a pipeline: the resampled labels; in cross-validation:
+    each training fold's). Training runs through skorch's ``train_step``, so
+    any ``torch.optim`` optimiser (LBFGS included), callbacks and subclass
+    overrides of ``train_step_single`` or ``get_loss`` work. The user guide,
+    ``docs/estimator.md``, has the details of every parameter.
 
     Parameters
     ----------
     module : str, torch.nn.Module class or instance, default="mlp"
-        The network: ``"mlp"`` (:class:`~sklimb.modules.MLP`, by default one
-        hidden layer of 100 units), ``"ensemble_mlp"``
-        (:class:`~sklimb.modules.EnsembleMLP`, k MLPs sharing their hidden
-        layers, TabM-mini) or your own module. It returns logits
-        of shape ``(n_samples, n_classes)``, or ``(n_samples, k, n_classes)``
-        for an ensemble of ``k`` members: training then averages the
-        per-member losses and prediction the member probabilities. If the
-        constructor declares a parameter ``n_features`` and/or ``n_classes``
-        (positional or keyword-only), it is filled in from the data at fit
-        time (``n_features`` counts the columns after ``input_transform``); a
-        constructor that only takes ``**kwargs`` receives the ``module__<name>``
-        parameters alone.
+        ``"mlp"`` (:class:`~sklimb.modules.MLP`), ``"ensemble_mlp"``
+        (:class:`~sklimb.modules.EnsembleMLP`, TabM-mini) or your module,
+        returning logits ``(n_samples, n_classes)`` or, for ``k`` ensemble
+        members, ``(n_samples, k, n_classes)``. Constructor parameters
+        ``n_features`` and ``n_classes`` are filled in from the data.
     loss : str or torch.nn.Module class, default="ce"
         ``"ce"``, ``"focal"``, ``"class_balanced"``, ``"ghm"``, ``"dice"``,
-        ``"ldam"``, ``"logit_adjusted"`` or a loss class called as
+        ``"ldam"``, ``"logit_adjusted"`` or a loss class, called as
         ``loss(**loss_params)(logits, target[, sample_weight=...])``.
     class_weight : "auto", None, "balanced", "sqrt_balanced", "effective_number" or dict, \
 default="auto"
-        Per-class weights given to the loss as its ``weight``; ``"balanced"``
-        is ``n_samples / (n_classes * n_c)``, ``"sqrt_balanced"`` its square
-        root, ``"effective_number"`` the class-balanced weights of Cui et al.
-        with ``beta=0.999``; a dict maps labels to weights. ``"auto"`` is
-        ``"sqrt_balanced"``, except that no class weights are added for losses that
-        already correct for the class frequencies (``"class_balanced"``,
-        ``"logit_adjusted"``, and any loss class with
-        ``corrects_class_frequency = True``), for loss classes that take no
-        ``weight`` argument, for a loss given ``loss__weight``, and when a
-        per-epoch ``sampler`` already balances the batches.
+        Per-class weights given to the loss as ``weight``: ``"balanced"`` is
+        ``n_samples / (n_classes * n_c)``, ``"sqrt_balanced"`` its square
+        root, ``"effective_number"`` Cui et al.'s weights with ``beta=0.999``
+        (the weighting of ``loss="class_balanced"``), a dict maps labels to
+        weights. ``"auto"`` is ``"sqrt_balanced"``, or no weights for losses
+        that correct for class frequencies themselves, losses without a
+        ``weight``, a given ``loss__weight`` and a per-epoch ``sampler``.
     class_weight_start : int or float, default=0.0
-        Deferred re-weighting (DRW, Cao et al. 2019): the loss is trained
-        without class weights for the first epochs and with ``class_weight_``
-        from then on. An int ``>= 0`` is the number of unweighted epochs; a
-        float in ``[0, 1)`` the fraction ``floor(class_weight_start *
-        max_epochs)`` of ``max_epochs``. Epochs are counted over the history,
-        so ``partial_fit`` and ``warm_start`` continue the count. The history
-        key ``class_weighted`` says which epochs used the weights. ``0``
-        weights every epoch; without ``class_weight`` it has no effect.
-    sampler : {"over", "smote", "under"} or None, default=None
-        Resample the training rows afresh in every epoch (validation data
-        for early stopping is never resampled). ``"over"`` keeps every row
-        and adds rows drawn with replacement until each class has
-        ``round(n_max * sampling_ratio)`` rows (larger classes keep their
-        size); ``"smote"`` adds as many rows, each a fresh SMOTE interpolation
-        between a row and one of its 5 nearest same-class neighbours (on the
-        transformed inputs), so the network sees new synthetic rows in every
-        epoch instead of one fixed set; ``"under"`` draws, without
-        replacement, a new random subset of ``round(n_min / sampling_ratio)``
-        rows of each larger class (smaller classes keep their size), so the
-        network sees different majority rows
-        across epochs. ``n_max``/``n_min`` are the largest/smallest class
-        counts of the training rows. The drawn rows are always shuffled and
-        keep their sample weights. Unlike resampling in a pipeline, the class
-        counts still come from the data ``fit`` receives.
+        Deferred re-weighting (Cao et al. 2019): train unweighted for this
+        many epochs (an int) or this fraction of ``max_epochs`` (a float in
+        ``[0, 1)``), then with ``class_weight_``.
+    sampler : {"over", "under", "smote"} or None, default=None
+        Resample the training rows afresh every epoch with
+        :mod:`sklimb.resampling` (the same samplers as ``sklimb compare``'s
+        pipeline steps); validation rows are never resampled.
     sampling_ratio : float, default=1.0
-        In ``(0, 1]``; the target class size relative to the largest class
-        (``"over"``) or the smallest class divided by it (``"under"``); 1
-        balances the classes exactly.
+        In ``(0, 1]``: the target size of a class relative to the largest
+        (``"over"``, ``"smote"``) or the smallest divided by it (``"under"``).
     prior_correction : bool, default=False
-        Make ``predict_proba`` reflect the class distribution of the data
-        ``fit`` received again. Re-weighting, resampling and logit
-        adjustment train the network on a shifted class distribution, so its
-        probabilities over-state the rare classes; with ``prior_correction``
-        the softmax is taken of ``logits - log m`` where ``log m`` is
-        :meth:`training_log_shift`: the loss's own shift (its class weights
-        in force after the last epoch, focal ``alpha``, class-balanced
-        weights, ``-tau log prior`` of logit adjustment; see
-        :meth:`~sklimb.losses.ImbalanceLoss.class_log_shift`) plus the
-        per-epoch ``sampler`` rate ``resampled size / count``. ``predict`` is
-        the argmax of these probabilities. Resampling done by a pipeline step
-        before the network is not visible to it and is not corrected.
+        ``predict_proba`` undoes the class shift that weights, resampling or
+        logit adjustment introduced (:meth:`training_log_shift`).
     temperature_scaling : bool, default=False
-        Hold out a stratified ``validation_fraction`` (shared with early
-        stopping), and after training divide the logits by the temperature
-        ``temperature_`` that minimises the log-loss on it (Guo et al., 2017).
-        It changes how confident ``predict_proba`` is, not ``predict``.
+        Fit the logits' temperature ``temperature_`` on a stratified
+        ``validation_fraction`` (Guo et al., 2017); ``predict`` is unchanged.
     input_transform : {"standard", "robust", "piecewise_linear"}, transformer or None, \
 default="standard"
-        A transform of ``X`` fitted on the data ``fit`` receives and applied
-        before the network, so the features need no scaler of yours:
-        ``"standard"`` (:class:`~sklimb.preprocessing.StandardScaleSmoothClip`,
-        standardisation with a smooth clip of outliers at 3 standard
-        deviations), ``"robust"``
-        (:class:`~sklimb.preprocessing.RobustScaleSmoothClip`, the same with
-        the median and interquartile range), ``"piecewise_linear"``
-        (:class:`~sklimb.preprocessing.PiecewiseLinearEncoder`, the
-        piecewise-linear encoding on quantile bins), any scikit-learn
-        transformer (cloned), or ``None``. The fitted transform is
-        ``input_transform_``.
+        Fitted (with the sample weights) on the data ``fit`` receives and
+        applied before the network, as ``input_transform_``; see
+        :mod:`sklimb.preprocessing`.
     decision : str or None, default=None
-        ``None`` predicts the class of largest probability. A label-based
-        scikit-learn scorer name (``"balanced_accuracy"``, ``"f1_macro"``,
-        ...) instead chooses per-class offsets on the log-probabilities that
-        maximise it out of fold, as
-        :class:`~sklimb.decision.TunedDecisionClassifier` does: ``fit``
-        first cross-validates a copy of the estimator (``decision_cv``
-        stratified folds, so ``decision_cv`` extra fits), picks the offsets
-        on those out-of-fold probabilities, then fits on all the data.
-        ``predict`` changes, ``predict_proba`` does not. Inside a resampling
-        pipeline the folds are drawn from the resampled data; wrap the whole
-        pipeline in ``TunedDecisionClassifier`` to tune on untouched samples.
+        ``None`` predicts the most probable class; a label-based scorer name
+        (``"balanced_accuracy"``, ``"f1_macro"``, ...) chooses per-class
+        offsets on the log-probabilities out of fold
+        (:func:`sklimb.decision.tune_decision`, ``decision_cv`` extra fits).
     decision_cv : int, default=5
         Folds for ``decision``, ``>= 2``.
     optimizer : torch optimizer class, default=torch.optim.AdamW
-        Set its options as ``optimizer__<name>``.
+        Options as ``optimizer__<name>``; Adam and AdamW run fused.
     lr : float, default=5e-3
-        Learning rate (the peak of ``lr_schedule``).
+        Learning rate, the peak of ``lr_schedule``.
     lr_schedule : {"constant", "cosine", "flat_cosine"}, default="cosine"
-        Learning rate over the optimiser steps of a ``fit``: constant,
-        cosine decay from ``lr`` to 0, or ``lr`` for the first half then the
-        cosine decay.
+        The rate over each ``fit``'s optimiser steps: constant, cosine decay
+        to 0, or flat for the first half then cosine.
     weight_decay : float, default=0.3
-        Weight decay given to the optimiser as its ``weight_decay`` (AdamW's
-        decoupled decay: every step multiplies the weights by
-        ``1 - lr_t * weight_decay``), ``>= 0``. ``optimizer__weight_decay``
-        takes precedence; an optimiser without a ``weight_decay`` parameter
-        gets none.
+        The optimiser's ``weight_decay`` (unless ``optimizer__weight_decay``
+        is set or the optimiser has none).
     ema_decay : float or None, default=0.99
-        Keep an exponential moving average of the weights with this decay in
-        ``(0, 1)`` (updated after every optimiser step) and use it for
-        prediction after training; ``None`` predicts with the last weights.
-        Ignored with ``early_stopping``, which restores the best epoch instead.
+        Predict with an exponential moving average of the weights, updated
+        after every step; ``None`` (or ``early_stopping``) uses the weights.
     max_epochs : int or "auto", default="auto"
-        Number of epochs (the maximum when ``early_stopping=True``), ``>= 1``.
-        ``"auto"`` trains 200 epochs, fewer when an epoch has more than 100
-        batches, so that a fit takes at most about 20,000 optimiser steps
-        (``clip(ceil(20000 / batches_per_epoch), 10, 200)``; the batches of
-        a resampled epoch when ``sampler`` is set). Each ``fit`` /
-        ``partial_fit`` call resolves it anew; the value used is ``max_epochs_``.
+        Epochs to train, ``>= 1``; ``"auto"`` is
+        ``clip(ceil(20000 / batches_per_epoch), 10, 200)``, stored as
+        ``max_epochs_``.
     batch_size : int, default=200
         Mini-batch size; ``-1`` uses the whole training set.
     early_stopping : bool, default=False
-        Hold out a stratified ``validation_fraction`` of the data ``fit``
-        receives, score it after every epoch with ``scoring``, stop after
-        ``n_iter_no_change`` epochs without improvement and restore the best
-        epoch. Off by default: no data is held out (a hold-out taken after
-        resampling would contain synthetic samples).
+        Hold out a stratified ``validation_fraction``, stop after
+        ``n_iter_no_change`` epochs without a better ``scoring`` and restore
+        the best epoch.
     validation_fraction : float, default=0.1
-        Fraction held out for early stopping.
+        Fraction held out for early stopping and temperature scaling.
     n_iter_no_change : int, default=10
         Patience of early stopping, in epochs.
     scoring : str, default="balanced_accuracy"
-        Any scikit-learn scorer name, used for early stopping.
+        Scorer name used for early stopping.
     random_state : int, RandomState instance or None, default=None
-        Seeds weight initialisation, dropout, shuffling and the folds of
-        ``decision``. The global torch RNG state is restored after ``fit``.
+        Seeds initialisation, dropout, shuffling, resampling and the folds
+        of ``decision``; the global torch RNG state is restored after ``fit``.
     n_threads : int or None, default=1
-        torch intra-op threads used during ``fit`` and prediction (restored
-        afterwards). One thread is fastest for small networks and when several
-        fits run in parallel; ``None`` leaves torch's setting alone.
+        torch threads during ``fit`` and prediction; ``None`` leaves them.
     classes : array-like or None, default=None
         All class labels, if ``y`` may miss some of them.
     **kwargs
@@ -227,14 +161,14 @@ default="standard"
     classes_ : ndarray of shape (n_classes,)
         Class labels in the order of the ``predict_proba`` columns.
     class_counts_ : ndarray of shape (n_classes,)
-        Training samples of each class in the last ``fit``.
+        Training rows of each class (of positive sample weight) in the last ``fit``.
     class_weight_ : ndarray of shape (n_classes,) or None
         The class weights given to the loss.
     class_offsets_ : ndarray of shape (n_classes,) or None
         With ``decision``: the offsets added to the log-probabilities.
     decision_threshold_ : float or None
-        With ``decision`` and two classes: ``predict`` gives ``classes_[1]``
-        when its probability is at least this value.
+        With ``decision`` and two classes: the probability of
+        ``classes_[1]`` from which it is predicted.
     input_transform_ : transformer or None
         The fitted ``input_transform``.
     n_features_in_ : int
@@ -242,10 +176,9 @@ default="standard"
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Column names, when ``X`` was a DataFrame with string column names.
     n_epochs_ : int
-        Epochs trained (after early stopping, the epochs run in total).
+        Epochs trained in total.
     max_epochs_ : int
-        The epochs the last ``fit`` / ``partial_fit`` call was allowed
-        (``max_epochs`` with ``"auto"`` resolved).
+        The epochs the last ``fit`` / ``partial_fit`` call was allowed.
     temperature_ : float
         The logit temperature (1 unless ``temperature_scaling``).
 
@@ -367,64 +300,27 @@ default="standard"
 
     @property
     def _default_callbacks(self):
-        # get_params reads this before validation: only exact values switch callbacks on
-        callbacks = [
-            ("epoch_timer", EpochTimer()),
-            ("train_loss", PassthroughScoring(name="train_loss", on_train=True)),
-            ("training_guard", TrainingGuard()),
-            ("valid_loss", PassthroughScoring(name="valid_loss")),
-        ]
-        if isinstance(self.lr_schedule, str) and self.lr_schedule != "constant":
-            callbacks.append(("lr_schedule", LRSchedule(self.lr_schedule)))
-        if isinstance(self.ema_decay, Real) and self.early_stopping is not True:
-            callbacks.append(("weight_averaging", WeightAveraging(self.ema_decay)))
-        start = self.class_weight_start
-        if isinstance(start, Real) and start != 0:
-            callbacks.append(("deferred_reweighting", DeferredReweighting(start)))
-        if self.early_stopping is True:
-            callbacks += [
-                ("valid_score", ValidationScore(self.scoring)),
-                ("early_stopping", EarlyStopping(
-                    monitor="valid_score", lower_is_better=False,
-                    patience=self.n_iter_no_change, load_best=True)),
-            ]
-        return [*callbacks, ("print_log", EpochLog())]
+        return default_callbacks(self)
 
     # ---------------------------------------------------------- initialisation
     def initialize_module(self):
         module = get_module(self.module)
         kwargs = self.get_params_for("module")
         if not isinstance(module, torch.nn.Module):
-            declared = named_parameters(module)
-            for name in ("n_features", "n_classes"):
-                if name in declared and name not in kwargs:
-                    if not hasattr(self, "n_module_features_"):
-                        raise ValueError(
-                            f"{type(self).__name__} sizes the module from the data; call "
-                            f"fit() first, or pass module__{name}."
-                        )
-                    kwargs[name] = (self.n_module_features_ if name == "n_features"
-                                    else len(self.classes_))
+            fitted = hasattr(self, "n_module_features_")
+            sizes = {"n_features": getattr(self, "n_module_features_", None),
+                     "n_classes": len(self.classes_) if fitted else None}
+            kwargs = fill_in(module, kwargs, sizes, "module", f"{type(self).__name__} sizes "
+                             "the module from the data; call fit() first")
         self.module_ = self.initialized_instance(module, kwargs)
         return self
 
     def initialize_optimizer(self, triggered_directly=None):
-        """skorch's optimizer; Adam and AdamW use their fused implementation where it runs.
-
-        The fused kernels update all parameters in one pass instead of a dozen
-        small operations per parameter tensor, which on the CPU halves the
-        cost of an optimiser step of a small network. An explicit
-        ``optimizer__fused`` or ``optimizer__foreach`` is left alone.
-        ``weight_decay`` is passed unless ``optimizer__weight_decay`` is set.
-        """
+        """skorch's optimizer, with ``weight_decay`` and fused Adam(W) (see
+        :func:`sklimb._schedules.optimizer_arguments`)."""
         args, kwargs = self.get_params_for_optimizer("optimizer",
                                                      self.get_all_learnable_params())
-        if "weight_decay" not in kwargs and "weight_decay" in named_parameters(self.optimizer):
-            kwargs["weight_decay"] = self.weight_decay
-        if (self.optimizer in (torch.optim.Adam, torch.optim.AdamW)
-                and "fused" not in kwargs and "foreach" not in kwargs
-                and _fused_optimizer_runs_on(self.device)):
-            kwargs["fused"] = True
+        kwargs = optimizer_arguments(self.optimizer, kwargs, self.weight_decay, self.device)
         self.optimizer_ = self.optimizer(*args, **kwargs)
         return self
 
@@ -512,7 +408,7 @@ default="standard"
                                     else torch.Generator().manual_seed(seed))
             if initialize or not self.initialized_:
                 self.initialize()
-                self._check_module_output(data.train.X[:2])
+                check_module_output(self.module_, data.train.X[:2], len(self.classes_))
             if data.train.sample_weight is not None:
                 check_sample_weight_support(self.criterion_)
             self.max_epochs_ = self._resolve_max_epochs(data.train)
@@ -523,7 +419,7 @@ default="standard"
             self.notify("on_train_begin", X=data, y=None)
             try:
                 self.fit_loop(data, None, epochs=self.max_epochs_, **fit_params)
-            except _StopTraining:
+            except StopTraining:
                 pass
             self.notify("on_train_end", X=data, y=None)
             self.n_epochs_ = len(self.history)
@@ -575,100 +471,11 @@ default="standard"
         X = _inputs.apply_input_transform(self.input_transform_, X)
         if first_call:
             self.n_module_features_ = X.shape[1]
-        device = self.device if self.device else "cpu"
-        dataset = ArrayDataset(
-            as_tensor(X, device), torch.as_tensor(y_encoded, device=device),
-            None if sample_weight is None else torch.as_tensor(sample_weight, device=device),
-        )
-        if not self.early_stopping and not self.temperature_scaling:
-            return FitData(dataset, None)
-        train, valid = stratified_holdout(y_encoded, self.validation_fraction, self._seed())
-        return FitData(dataset.take(train), dataset.take(valid))
+        holdout = self.early_stopping or self.temperature_scaling
+        return fit_data(X, y_encoded, sample_weight, self.device or "cpu",
+                        self.validation_fraction if holdout else None, self._seed())
 
-    def _check_module_output(self, X_probe):
-        """Fail early, with the sizes involved, when the module's output does not fit."""
-        self.module_.eval()
-        with torch.no_grad():
-            output = self.module_(X_probe)
-        if isinstance(output, (tuple, list)):
-            output = output[0]
-        n_classes = len(self.classes_)
-        if output.ndim not in (2, 3) or output.shape[-1] != n_classes:
-            raise ValueError(
-                f"the module returns outputs of shape {tuple(output.shape)} for "
-                f"{len(X_probe)} samples, but there are n_classes={n_classes} classes; it "
-                "must return logits of shape (n_samples, n_classes), or (n_samples, k, "
-                "n_classes) for an ensemble of k members."
-            )
-
-    # ------------------------------------------- skorch hooks of the training step
-    def notify(self, method_name, **cb_kwargs):
-        """skorch's ``notify``, calling only the callbacks that implement ``method_name``.
-
-        A callback that inherits skorch's no-op hook is skipped: per batch,
-        that leaves the learning-rate schedule and the weight average. A
-        callback raising ``KeyboardInterrupt`` asks to stop training.
-        """
-        getattr(self, method_name)(self, **cb_kwargs)
-        for callback in self._callbacks_with(method_name):
-            try:
-                getattr(callback, method_name)(self, **cb_kwargs)
-            except KeyboardInterrupt as stop:
-                raise _StopTraining from stop
-
-    def _set_training(self, training=True):
-        """skorch's mode switch, skipped when every module is in that mode already.
-
-        ``train_step_single`` switches the modules to training mode on every
-        batch; walking a network's submodules costs about 0.1 ms a step.
-        """
-        modules = [getattr(self, name + "_") for name in [*self._modules, *self._criteria]]
-        if any(isinstance(module, torch.nn.Module) and module.training is not training
-               for module in modules):
-            super()._set_training(training)
-
-    def _zero_grad_optimizer(self, set_to_none=None):
-        """Drop the gradients, as ``zero_grad(set_to_none=True)`` does, without its
-        profiler scope (skorch's documented override point; ``False`` zeroes them)."""
-        if set_to_none is False:
-            super()._zero_grad_optimizer(set_to_none=False)
-            return
-        for name in self._optimizers:
-            for group in getattr(self, name + "_").param_groups:
-                for parameter in group["params"]:
-                    parameter.grad = None
-
-    def _callbacks_with(self, method_name):
-        """The callbacks implementing ``method_name``, found once per ``callbacks_`` list."""
-        hooks = self.__dict__.get("callback_hooks_")
-        if hooks is None or hooks[0] is not self.callbacks_:
-            hooks = self.callback_hooks_ = (self.callbacks_, {})
-        if method_name not in hooks[1]:
-            hooks[1][method_name] = [callback for _, callback in self.callbacks_
-                                     if _implements(callback, method_name)]
-        return hooks[1][method_name]
-
-    def check_data(self, X, y=None):
-        if not isinstance(X, FitData):
-            super().check_data(X, y)
-
-    def get_split_datasets(self, X, y=None, **fit_params):
-        if isinstance(X, FitData):
-            return X.train, X.valid
-        return super().get_split_datasets(X, y, **fit_params)
-
-    def get_iterator(self, dataset, training=False):
-        if not isinstance(dataset, ArrayDataset):
-            return super().get_iterator(dataset, training=training)
-        kwargs = self.get_params_for("iterator_train" if training else "iterator_valid")
-        return ArrayBatches(
-            dataset, kwargs.get("batch_size", self.batch_size),
-            shuffle=training and kwargs.get("shuffle", True),
-            generator=getattr(dataset, "generator", None),
-            sampler=self.sampler if training else None,
-            sampling_ratio=self.sampling_ratio,
-        )
-
+    # ------------------------------------------------------------- the loss
     def get_loss(self, y_pred, y_true, X=None, training=False):
         """The loss of a batch; ``y_true`` may be ``(target, sample_weight)``.
 
@@ -723,21 +530,8 @@ default="standard"
         X = _inputs.apply_input_transform(self.input_transform_, _inputs.validate_X(self, X))
         with torch_threads(self.n_threads):
             logits = self._decision_logits(as_tensor(X, self.device or "cpu"))
-        logits = logits / getattr(self, "temperature_", 1.0)
-        nonlinearity = self.predict_nonlinearity
-        if callable(nonlinearity):
-            proba = torch.as_tensor(nonlinearity(logits)).double()
-        else:
-            proba = torch.softmax(logits.double(), dim=1)
-        proba = proba.cpu().numpy()
-        if not np.isfinite(proba).all():
-            bad = int((~np.isfinite(proba).all(axis=1)).sum())
-            raise ValueError(
-                f"the network's outputs are not finite for {bad} of {len(proba)} rows of X, "
-                f"whose features reach {np.abs(X).max():.3g}; scale the features "
-                "(input_transform='standard', or a StandardScaler before the network)."
-            )
-        return proba / proba.sum(axis=1, keepdims=True)
+        return _calibration.probabilities(logits / getattr(self, "temperature_", 1.0),
+                                          self.predict_nonlinearity, np.abs(X).max())
 
     def training_log_shift(self):
         """``log m_c``: how training multiplied each class (see ``prior_correction``).
@@ -781,23 +575,6 @@ default="standard"
         tags = super().__sklearn_tags__()
         tags.non_deterministic = self.random_state is None
         return tags
-
-
-class _StopTraining(Exception):
-    """A callback asked to stop training (it raised ``KeyboardInterrupt``, as in skorch)."""
-
-
-def _implements(callback, method_name):
-    """Whether ``callback`` defines ``method_name`` itself rather than skorch's no-op."""
-    if method_name in vars(callback):
-        return True
-    return getattr(type(callback), method_name, None) is not getattr(Callback, method_name, 0)
-
-
-def _fused_optimizer_runs_on(device):
-    """Whether torch's fused Adam/AdamW kernels exist for ``device`` (CPU or CUDA)."""
-    kind = torch.device(device or "cpu").type
-    return kind == "cpu" or (kind == "cuda" and torch.cuda.is_available())
 
 
 __all__ = ["ImbalancedNetClassifier"]

@@ -1,4 +1,4 @@
-"""Outputs of ensemble modules: ``(n, k, C)`` member logits, for training and prediction."""
+"""What modules return: logits ``(n, C)``, or ``(n, k, C)`` for ``k`` ensemble members."""
 
 from __future__ import annotations
 
@@ -36,3 +36,19 @@ def flatten_members(y_pred, y_true, sample_weight):
     if sample_weight is not None:
         sample_weight = sample_weight.repeat_interleave(n_members)
     return y_pred, y_true, sample_weight
+
+
+def check_module_output(module, X_probe, n_classes):
+    """Raise a ``ValueError`` with the sizes involved if ``module``'s logits do not fit."""
+    module.eval()
+    with torch.no_grad():
+        output = module(X_probe)
+    if isinstance(output, (tuple, list)):
+        output = output[0]
+    if output.ndim not in (2, 3) or output.shape[-1] != n_classes:
+        raise ValueError(
+            f"the module returns outputs of shape {tuple(output.shape)} for "
+            f"{len(X_probe)} samples, but there are n_classes={n_classes} classes; it "
+            "must return logits of shape (n_samples, n_classes), or (n_samples, k, "
+            "n_classes) for an ensemble of k members."
+        )
