@@ -109,6 +109,27 @@ def smote_rows(X, rows, neighbors, n_new, generator=None):
     return torch.lerp(X[start], X[end], lam), start
 
 
+def class_neighbors(X, class_members, class_sizes):
+    """:func:`smote_neighbors` of the rows of each class that grows (``None`` for the others)."""
+    return [smote_neighbors(X[rows.to(X.device)]) if int(size) > len(rows) else None
+            for rows, size in zip(class_members, class_sizes, strict=True)]
+
+
+def smote_growth(X, class_members, neighbors, class_sizes, generator=None):
+    """Fresh SMOTE rows that grow each class to ``class_sizes``.
+
+    Returns ``(synthetic X, index of each synthetic row's base row)``; a class
+    already as large gets none. ``neighbors`` is :func:`class_neighbors`.
+    """
+    parts_X, parts_base = [X[:0]], [torch.zeros(0, dtype=torch.long, device=X.device)]
+    for rows, near, size in zip(class_members, neighbors, class_sizes, strict=True):
+        if int(size) > len(rows):
+            new_X, base = smote_rows(X, rows, near, int(size) - len(rows), generator)
+            parts_X.append(new_X)
+            parts_base.append(base)
+    return torch.cat(parts_X), torch.cat(parts_base)
+
+
 def draw_epoch(dataset, sampler, class_sizes, generator=None):
     """One resampled epoch of an in-memory dataset, shuffled.
 
@@ -116,28 +137,21 @@ def draw_epoch(dataset, sampler, class_sizes, generator=None):
     ``class_members()`` method and a ``take(index)`` method (see
     :class:`sklimb._batches.ArrayDataset`). ``"over"``/``"under"`` draw rows
     (:func:`draw_resampled`); ``"smote"`` keeps every row and adds fresh
-    synthetic rows up to ``class_sizes``, each with the sample weight of its
-    base row. The SMOTE neighbours are computed once per dataset and cached.
+    synthetic rows up to ``class_sizes`` (:func:`smote_growth`), each with the
+    sample weight of its base row. The SMOTE neighbours are computed once per
+    dataset and cached.
     """
     check_sampler(sampler)
     members = dataset.class_members()
     if sampler != "smote":
         return dataset.take(draw_resampled(members, class_sizes, generator))
     if getattr(dataset, "_smote_neighbors", None) is None:
-        dataset._smote_neighbors = [smote_neighbors(dataset.X[rows.to(dataset.X.device)])
-                                    for rows in members]
-    parts_X, parts_y, parts_w = [dataset.X], [dataset.y], [dataset.sample_weight]
-    for rows, neighbors, size in zip(members, dataset._smote_neighbors, class_sizes,
-                                     strict=True):
-        n_new = int(size) - len(rows)
-        if n_new > 0:
-            new_X, base = smote_rows(dataset.X, rows, neighbors, n_new, generator)
-            parts_X.append(new_X)
-            parts_y.append(dataset.y[base])
-            if dataset.sample_weight is not None:
-                parts_w.append(dataset.sample_weight[base])
-    weights = None if dataset.sample_weight is None else torch.cat(parts_w)
-    grown = type(dataset)(torch.cat(parts_X), torch.cat(parts_y), weights)
+        dataset._smote_neighbors = class_neighbors(dataset.X, members, class_sizes)
+    new_X, base = smote_growth(dataset.X, members, dataset._smote_neighbors, class_sizes,
+                               generator)
+    weights = dataset.sample_weight
+    grown = type(dataset)(torch.cat([dataset.X, new_X]), torch.cat([dataset.y, dataset.y[base]]),
+                          None if weights is None else torch.cat([weights, weights[base]]))
     return grown.take(torch.randperm(len(grown), generator=generator))
 
 
@@ -170,14 +184,9 @@ def resample(X, y, *, sampler="smote", sampling_ratio=1.0, random_state=None):
         index = draw_resampled(members, sizes, generator).numpy()
         return X[index], y[index]
     X_t = torch.as_tensor(np.ascontiguousarray(X))
-    parts_X, parts_y = [X], [y]
-    for rows, size in zip(members, sizes, strict=True):
-        if size > len(rows):
-            new_X, base = smote_rows(X_t, rows, smote_neighbors(X_t[rows]), int(size) - len(rows),
-                                     generator)
-            parts_X.append(new_X.numpy())
-            parts_y.append(y[base.numpy()])
-    return np.concatenate(parts_X), np.concatenate(parts_y)
+    new_X, base = smote_growth(X_t, members, class_neighbors(X_t, members, sizes), sizes,
+                               generator)
+    return np.concatenate([X, new_X.numpy()]), np.concatenate([y, y[base.numpy()]])
 
 
 def make_sampler(name, random_state=None, sampling_ratio=1.0):
@@ -197,5 +206,6 @@ def make_sampler(name, random_state=None, sampling_ratio=1.0):
         "sampler": name, "sampling_ratio": sampling_ratio, "random_state": random_state})
 
 
-__all__ = ["SAMPLERS", "SMOTE_K_NEIGHBORS", "draw_epoch", "draw_resampled", "make_sampler",
-           "resample", "resampled_sizes", "smote_neighbors", "smote_rows"]
+__all__ = ["SAMPLERS", "SMOTE_K_NEIGHBORS", "class_neighbors", "draw_epoch", "draw_resampled",
+           "make_sampler", "resample", "resampled_sizes", "smote_growth", "smote_neighbors",
+           "smote_rows"]

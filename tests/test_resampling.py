@@ -150,6 +150,7 @@ def test_smote_epochs_draw_fresh_rows_and_reuse_the_neighbours():
     batches = ArrayBatches(data, 64, sampler="smote", generator=torch.Generator().manual_seed(0))
     first = torch.cat([X for X, _ in batches])
     neighbours = data._smote_neighbors
+    assert neighbours[0] is None  # the largest class does not grow: no neighbour search
     second = torch.cat([X for X, _ in batches])
     assert data._smote_neighbors is neighbours
     assert not torch.equal(first.sort(dim=0).values, second.sort(dim=0).values)
