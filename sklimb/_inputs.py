@@ -6,6 +6,7 @@ import warnings
 from collections.abc import Mapping
 
 import numpy as np
+from scipy import sparse
 from sklearn.base import clone
 from sklearn.utils.validation import _check_sample_weight, has_fit_parameter, validate_data
 
@@ -14,7 +15,7 @@ from .preprocessing import INPUT_TRANSFORMS
 
 def validate_X(estimator, X, y=None, reset=False):
     """``validate_data`` of ``X`` (and ``y``) as float32, with messages that say the fix."""
-    if isinstance(X, Mapping):
+    if isinstance(X, Mapping) and not sparse.issparse(X):  # old scipy's DOK is a dict
         raise TypeError(
             f"X is a {type(X).__name__} (such as skorch's SliceDict) of "
             f"{sorted(map(str, X))}; {type(estimator).__name__} takes one numeric feature "
