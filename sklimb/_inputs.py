@@ -47,16 +47,15 @@ def check_sample_weight(sample_weight, X):
     """Non-negative float32 weights of the rows of ``X``, not all zero (or ``None``)."""
     if sample_weight is None:
         return None
-    sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float32,
-                                         ensure_non_negative=True)
-    if not sample_weight.any():
+    if not np.any(np.asarray(sample_weight)):  # before scikit-learn's own, version-dependent check
         raise ValueError("sample_weight is zero for every sample; at least one sample needs "
                          "a positive weight.")
-    return sample_weight
+    return _check_sample_weight(sample_weight, X, dtype=np.float32, ensure_non_negative=True)
 
 
 def fit_input_transform(input_transform, X, sample_weight=None):
-    """The fitted ``input_transform`` (a name, a transformer to clone, or ``None``).
+    """The fitted ``input_transform`` (a name, a transformer to clone, or ``None``) on the
+    validated array ``X``.
 
     The sample weights reach the transform: a transformer whose ``fit`` takes
     ``sample_weight`` gets them (the built-in ones do); any other is fitted
@@ -80,7 +79,7 @@ def fit_input_transform(input_transform, X, sample_weight=None):
             "fitted on the rows of positive weight, each counted once. Use a transform "
             "whose fit accepts sample_weight (the built-in ones do) to weight it too.",
             UserWarning, stacklevel=3)
-    return transform.fit(X[keep] if not hasattr(X, "iloc") else X.iloc[keep])
+    return transform.fit(X[keep])
 
 
 def apply_input_transform(transform, X):

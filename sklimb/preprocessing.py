@@ -266,11 +266,11 @@ def _weighted_rows(X, sample_weight):
     """
     if sample_weight is None:
         return X, None
-    sample_weight = _check_sample_weight(sample_weight, X, ensure_non_negative=True)
-    keep = sample_weight > 0
-    if not keep.any():
+    if not np.any(np.asarray(sample_weight)):  # before scikit-learn's own, version-dependent check
         raise ValueError("sample_weight is zero for every row; at least one row needs a "
                          "positive weight.")
+    sample_weight = _check_sample_weight(sample_weight, X, ensure_non_negative=True)
+    keep = sample_weight > 0
     X, sample_weight = X[keep], sample_weight[keep]
     return X, (None if np.all(sample_weight == sample_weight[0]) else sample_weight)
 

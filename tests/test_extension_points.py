@@ -261,3 +261,31 @@ def test_zero_weights_give_the_model_that_dropping_the_rows_gives(data, input_tr
     assert_allclose(weighted.predict_proba(X), dropped.predict_proba(X), rtol=1e-4, atol=1e-5)
     assert not np.allclose(plain.predict_proba(X), dropped.predict_proba(X), atol=1e-3)
     assert weighted.class_counts_.tolist() == np.bincount(y[keep]).tolist()
+
+
+def test_a_transform_without_sample_weight_is_fitted_on_the_weighted_rows(data):
+    from sklearn.preprocessing import QuantileTransformer
+
+    X, y = data
+    weights = np.where(np.arange(len(y)) % 4 == 0, 0.0, 1.0)
+    params = dict(input_transform=QuantileTransformer(n_quantiles=20), **SMALL)
+    fitted = ImbalancedNetClassifier(**params).fit(X, y, sample_weight=weights)
+    assert fitted.input_transform_.n_quantiles_ == 20
+    assert_allclose(fitted.input_transform_.quantiles_,
+                    QuantileTransformer(n_quantiles=20).fit(X[weights > 0]).quantiles_)
+    with pytest.warns(UserWarning, match=r"QuantileTransformer\(\) takes no sample_weight; it "
+                                         r"is fitted on the rows of positive weight"):
+        ImbalancedNetClassifier(**params).fit(X, y, sample_weight=weights * (1 + y))
+
+
+def test_a_module_sized_from_the_data_needs_fit_first():
+    with pytest.raises(ValueError, match=r"sizes the module from the data; call fit\(\) first, "
+                                         r"or pass module__n_features"):
+        ImbalancedNetClassifier(**SMALL).initialize()
+
+
+def test_all_zero_sample_weights_are_rejected(data):
+    X, y = data
+    with pytest.raises(ValueError, match="sample_weight is zero for every sample; at least one "
+                                         "sample needs a positive weight"):
+        ImbalancedNetClassifier(**SMALL).fit(X, y, sample_weight=np.zeros(len(y)))

@@ -120,3 +120,20 @@ def test_a_scaler_in_front_of_the_default_transform_changes_nothing():
     scaled = make_pipeline(StandardScaler(), ImbalancedNetClassifier(max_epochs=3,
                                                                      random_state=0)).fit(X, y)
     assert_allclose(plain.predict_proba(X), scaled.predict_proba(X), atol=1e-4)
+
+
+@pytest.mark.parametrize("transform", [StandardScaleSmoothClip, RobustScaleSmoothClip,
+                                       PiecewiseLinearEncoder])
+def test_all_zero_sample_weights_are_rejected(transform):
+    with pytest.raises(ValueError, match="sample_weight is zero for every row; at least one row "
+                                         "needs a positive weight"):
+        transform().fit(np.ones((4, 2)), sample_weight=np.zeros(4))
+
+
+@pytest.mark.parametrize("transform", [StandardScaleSmoothClip, RobustScaleSmoothClip,
+                                       PiecewiseLinearEncoder])
+def test_zero_weights_are_absent_rows_and_equal_weights_no_weights(transform):
+    X = np.random.default_rng(0).normal(size=(50, 3)) ** 3
+    weights = np.where(np.arange(50) % 3 == 0, 0.0, 2.5)
+    expected = transform().fit(X[weights > 0]).transform(X)
+    np.testing.assert_allclose(transform().fit(X, sample_weight=weights).transform(X), expected)
