@@ -57,8 +57,9 @@ class EpochLog(PrintLog):
     """skorch's ``PrintLog``, which skips building its table when nothing would print it.
 
     ``PrintLog`` formats the epoch's table (with ``tabulate``) even at
-    ``verbose=0``, a fifth of the fit time of a small network trained for
-    many short epochs. A custom ``sink`` always gets the table, as in skorch.
+    ``verbose=0``: about a tenth of the fit time of a small network trained for
+    many short epochs (300 x 8, 200 epochs of 2 batches, under cProfile). A
+    custom ``sink`` always gets the table, as in skorch.
     """
 
     def on_epoch_end(self, net, **kwargs):
