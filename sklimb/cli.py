@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from . import _runtime
-from ._data import check_numeric_columns
+from ._inputs import check_numeric_columns
 from .compare import ComparisonInterrupted, SmallClassWarning, compare
 from .datasets import DATASETS
 from .describe import describe

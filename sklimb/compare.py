@@ -18,7 +18,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_X_y
 from tqdm.auto import tqdm
 
-from ._data import check_numeric_columns
+from ._inputs import check_numeric_columns
 from .estimator import ImbalancedNetClassifier
 from .losses import warm_up as warm_up_loss_loops
 from .metrics import check_metrics, metric_kind, score_fold
