@@ -89,9 +89,10 @@ class ArrayBatches:
         if sampler is not None:
             counts = [len(rows) for rows in dataset.class_members()]
             self.class_sizes = resampling.resampled_sizes(counts, sampler, sampling_ratio)
-        self.batch_size = self._n_rows() if batch_size in (-1, None) else int(batch_size)
+        self.batch_size = self.n_rows() if batch_size in (-1, None) else int(batch_size)
 
-    def _n_rows(self):
+    def n_rows(self):
+        """Rows of one epoch (after resampling, with a sampler)."""
         if self.class_sizes is None:
             return len(self.dataset)
         return int(sum(self.class_sizes))
@@ -102,7 +103,7 @@ class ArrayBatches:
         A single-sample batch breaks batch normalisation in training mode and
         gives a gradient step from one example; it is merged instead.
         """
-        n_samples = self._n_rows()
+        n_samples = self.n_rows()
         starts = list(range(0, n_samples, self.batch_size))
         if len(starts) > 1 and n_samples - starts[-1] == 1:
             starts.pop()

@@ -25,10 +25,16 @@ from ._signatures import named_parameters
 
 LR_SCHEDULES = ("constant", "cosine", "flat_cosine")
 #: ``max_epochs="auto"``: ``AUTO_MAX_EPOCHS`` epochs, fewer when that would take more than
-#: about ``AUTO_STEPS`` optimiser steps, but at least ``AUTO_MIN_EPOCHS``.
+#: about ``AUTO_STEPS`` optimiser steps or ``AUTO_ROWS`` rows, but at least ``AUTO_MIN_EPOCHS``.
 AUTO_STEPS = 20_000
+AUTO_ROWS = 5_000_000
 AUTO_MIN_EPOCHS = 10
 AUTO_MAX_EPOCHS = 200
+#: ``batch_size="auto"``: ``AUTO_BATCH_SIZE`` rows, more on large data so that an epoch is
+#: about ``AUTO_BATCHES`` batches, up to ``AUTO_MAX_BATCH_SIZE``
+AUTO_BATCH_SIZE = 200
+AUTO_BATCHES = 24
+AUTO_MAX_BATCH_SIZE = 2048
 
 
 def optimizer_arguments(optimizer, kwargs, weight_decay, device=None):
@@ -52,9 +58,39 @@ def optimizer_arguments(optimizer, kwargs, weight_decay, device=None):
     return kwargs
 
 
-def auto_epochs(batches_per_epoch):
-    """Epochs of ``max_epochs="auto"``: ``clip(ceil(AUTO_STEPS / batches), MIN, MAX)``."""
+def auto_batch_size(n_rows):
+    """Rows per batch of ``batch_size="auto"``:
+    ``clip(ceil(n_rows / AUTO_BATCHES), AUTO_BATCH_SIZE, AUTO_MAX_BATCH_SIZE)``.
+
+    Small data (up to 4,800 rows) keeps batches of 200. On more rows an epoch
+    of 200-row batches is hundreds of optimiser steps, each paying a fixed
+    cost of a few tenths of a millisecond; larger batches keep that cost per
+    epoch bounded, so that the same time buys more epochs.
+
+    Examples
+    --------
+    >>> from sklimb._schedules import auto_batch_size
+    >>> [auto_batch_size(n) for n in (500, 4800, 22_444, 800_000)]
+    [200, 200, 936, 2048]
+    """
+    size = math.ceil(max(int(n_rows), 1) / AUTO_BATCHES)
+    return int(np.clip(size, AUTO_BATCH_SIZE, AUTO_MAX_BATCH_SIZE))
+
+
+def auto_epochs(batches_per_epoch, rows_per_epoch=0):
+    """Epochs of ``max_epochs="auto"``: ``AUTO_MAX_EPOCHS``, capped by the budgets of
+    ``AUTO_STEPS`` optimiser steps and ``AUTO_ROWS`` rows, and at least ``AUTO_MIN_EPOCHS``:
+    ``clip(min(ceil(AUTO_STEPS / batches), ceil(AUTO_ROWS / rows)), MIN, MAX)``.
+
+    Examples
+    --------
+    >>> from sklimb._schedules import auto_epochs
+    >>> auto_epochs(5, 1_000), auto_epochs(400, 80_000), auto_epochs(391, 800_000)
+    (200, 50, 10)
+    """
     epochs = math.ceil(AUTO_STEPS / max(int(batches_per_epoch), 1))
+    if rows_per_epoch:
+        epochs = min(epochs, math.ceil(AUTO_ROWS / int(rows_per_epoch)))
     return int(np.clip(epochs, AUTO_MIN_EPOCHS, AUTO_MAX_EPOCHS))
 
 

@@ -20,12 +20,15 @@ import torch
 from skorch.callbacks import Callback
 
 from ._batches import ArrayBatches, ArrayDataset, FitData
+from ._schedules import auto_batch_size
 
 
 class InMemoryTraining:
     """Mixin for a skorch ``NeuralNet`` trained on :class:`~sklimb._batches.FitData`.
 
-    Reads the net's ``batch_size``, ``sampler`` and ``sampling_ratio``.
+    Reads the net's ``batch_size`` (``"auto"``: its fitted ``batch_size_``, or
+    :func:`~sklimb._schedules.auto_batch_size` of the dataset), ``sampler`` and
+    ``sampling_ratio``.
     """
 
     def notify(self, method_name, **cb_kwargs):
@@ -84,11 +87,16 @@ class InMemoryTraining:
         return super().get_split_datasets(X, y, **fit_params)
 
     def get_iterator(self, dataset, training=False):
-        if not isinstance(dataset, ArrayDataset):
-            return super().get_iterator(dataset, training=training)
         kwargs = self.get_params_for("iterator_train" if training else "iterator_valid")
+        batch_size = kwargs.pop("batch_size", self.batch_size)
+        if batch_size == "auto":
+            batch_size = self.__dict__.get("batch_size_") or auto_batch_size(len(dataset))
+        if not isinstance(dataset, ArrayDataset):  # skorch's own, with the size resolved
+            iterator = self.iterator_train if training else self.iterator_valid
+            return iterator(dataset, batch_size=len(dataset) if batch_size == -1 else
+                            batch_size, **kwargs)
         return ArrayBatches(
-            dataset, kwargs.get("batch_size", self.batch_size),
+            dataset, batch_size,
             shuffle=training and kwargs.get("shuffle", True),
             generator=getattr(dataset, "generator", None),
             sampler=self.sampler if training else None,

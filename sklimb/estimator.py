@@ -36,7 +36,7 @@ from ._callbacks import default_callbacks
 from ._criterion import check_sample_weight_support, class_weight_mode, loss_arguments
 from ._labels import encode_labels, fit_labels
 from ._runtime import check_device, flushed_subnormals, seeded, torch_threads
-from ._schedules import LR_SCHEDULES, auto_epochs, optimizer_arguments
+from ._schedules import LR_SCHEDULES, auto_batch_size, auto_epochs, optimizer_arguments
 from ._signatures import fill_in
 from ._skorch_steps import InMemoryTraining, StopTraining
 from ._weights import class_weights
@@ -129,11 +129,15 @@ default="standard"
         Predict with an exponential moving average of the weights, updated
         after every step; ``None`` (or ``early_stopping``) uses the weights.
     max_epochs : int or "auto", default="auto"
-        Epochs to train, ``>= 1``; ``"auto"`` is
-        ``clip(ceil(20000 / batches_per_epoch), 10, 200)``, stored as
-        ``max_epochs_``.
-    batch_size : int, default=200
-        Mini-batch size; ``-1`` uses the whole training set.
+        Epochs to train, ``>= 1``; ``"auto"`` is 200, fewer when that would
+        exceed 20,000 optimiser steps or 5,000,000 rows, and at least 10:
+        ``clip(min(ceil(20000 / batches_per_epoch), ceil(5e6 / rows_per_epoch)),
+        10, 200)``, stored as ``max_epochs_``.
+    batch_size : int or "auto", default="auto"
+        Mini-batch size; ``-1`` uses the whole training set. ``"auto"`` is 200
+        rows up to 4,800 training rows, then about 24 batches per epoch, at
+        most 2,048 rows: ``clip(ceil(n_rows / 24), 200, 2048)``, stored as
+        ``batch_size_``.
     early_stopping : bool, default=False
         Hold out a stratified ``validation_fraction``, stop after
         ``n_iter_no_change`` epochs without a better ``scoring`` and restore
@@ -179,6 +183,9 @@ default="standard"
         Epochs trained in total.
     max_epochs_ : int
         The epochs the last ``fit`` / ``partial_fit`` call was allowed.
+    batch_size_ : int
+        The rows per batch (``batch_size``, resolved by the first ``fit`` or
+        ``partial_fit`` call when it is ``"auto"``).
     temperature_ : float
         The logit temperature (1 unless ``temperature_scaling``).
 
@@ -220,7 +227,7 @@ default="standard"
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "ema_decay": [None, Interval(Real, 0, 1, closed="neither")],
         "max_epochs": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
-        "batch_size": [Interval(Integral, 1, None, closed="left"),
+        "batch_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"}),
                        Options(Integral, {-1})],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
@@ -235,7 +242,7 @@ default="standard"
                  prior_correction=False, temperature_scaling=False, input_transform="standard",
                  decision=None, decision_cv=5, optimizer=torch.optim.AdamW, lr=5e-3,
                  lr_schedule="cosine", weight_decay=0.3, ema_decay=0.99, max_epochs="auto",
-                 batch_size=200,
+                 batch_size="auto",
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=10,
                  scoring="balanced_accuracy", random_state=None, n_threads=1,
                  train_split=None, classes=None, verbose=0, **kwargs):
@@ -411,6 +418,10 @@ default="standard"
                 check_module_output(self.module_, data.train.X[:2], len(self.classes_))
             if data.train.sample_weight is not None:
                 check_sample_weight_support(self.criterion_)
+            if self.batch_size != "auto":
+                self.batch_size_ = self.batch_size
+            elif initialize or "batch_size_" not in self.__dict__:
+                self.batch_size_ = auto_batch_size(len(data.train))
             self.max_epochs_ = self._resolve_max_epochs(data.train)
             # skorch's partial_fit swallows every KeyboardInterrupt and returns a
             # half-trained network as if training had finished. Here only a callback's
@@ -433,7 +444,8 @@ default="standard"
         """``max_epochs``, or for ``"auto"`` the epochs of :func:`_schedules.auto_epochs`."""
         if self.max_epochs != "auto":
             return int(self.max_epochs)
-        return auto_epochs(len(self.get_iterator(train, training=True)))
+        batches = self.get_iterator(train, training=True)
+        return auto_epochs(len(batches), batches.n_rows())
 
     def _seed(self):
         if self.random_state is None:
@@ -501,7 +513,8 @@ default="standard"
         probabilities (see :class:`~sklimb.modules.EnsembleMLP`).
         """
         self._set_training(False)
-        chunk = max(self.batch_size if self.batch_size > 0 else len(X), _PREDICT_CHUNK)
+        size = self.__dict__.get("batch_size_", self.batch_size)
+        chunk = max(len(X) if size in (-1, "auto") else size, _PREDICT_CHUNK)
         outputs = []
         with torch.no_grad():
             for start in range(0, len(X), chunk):

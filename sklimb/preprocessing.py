@@ -46,7 +46,7 @@ class _SmoothClipScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         """
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_all_finite=True)
         X, sample_weight = _weighted_rows(X, sample_weight)
-        self.center_, scale = self._center_and_scale(X.astype(np.float64), sample_weight)
+        self.center_, scale = self._center_and_scale(X, sample_weight)
         self.scale_ = np.where(scale > 0, scale, 1.0)
         return self
 
@@ -55,9 +55,12 @@ class _SmoothClipScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         check_is_fitted(self)
         X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_all_finite=True,
                           reset=False)
-        # in float64, so that features near the float32 limits cannot overflow
-        z = (X.astype(np.float64) - self.center_) / self.scale_
-        return (z / np.hypot(1.0, z / self.clip)).astype(X.dtype, copy=False)
+        out = np.empty_like(X)
+        for rows in _row_blocks(len(X)):  # float64 temporaries of one block at a time
+            # in float64, so that features near the float32 limits cannot overflow
+            z = (X[rows].astype(np.float64) - self.center_) / self.scale_
+            out[rows] = z / np.hypot(1.0, z / self.clip)
+        return out
 
 
 class StandardScaleSmoothClip(_SmoothClipScaler):
@@ -105,8 +108,9 @@ class StandardScaleSmoothClip(_SmoothClipScaler):
 
     @staticmethod
     def _center_and_scale(X, sample_weight):
-        center = np.average(X, axis=0, weights=sample_weight)
-        return center, np.sqrt(np.average((X - center) ** 2, axis=0, weights=sample_weight))
+        center = _column_average(X, sample_weight, lambda block: block)
+        return center, np.sqrt(_column_average(X, sample_weight,
+                                               lambda block: (block - center) ** 2))
 
 
 class RobustScaleSmoothClip(_SmoothClipScaler):
@@ -159,7 +163,8 @@ class RobustScaleSmoothClip(_SmoothClipScaler):
     def _center_and_scale(X, sample_weight):
         q25, median, q75 = _quantiles(X, [0.25, 0.5, 0.75], sample_weight)
         scale = (q75 - q25) / _IQR_OF_STANDARD_NORMAL
-        return median, np.where(scale > 0, scale, X.max(axis=0) - X.min(axis=0))
+        spread = X.max(axis=0).astype(np.float64) - X.min(axis=0)
+        return median, np.where(scale > 0, scale, spread)
 
 
 class PiecewiseLinearEncoder(TransformerMixin, BaseEstimator):
@@ -258,6 +263,25 @@ class PiecewiseLinearEncoder(TransformerMixin, BaseEstimator):
                            for t in range(max(len(edges) - 1, 1))], dtype=object)
 
 
+#: rows per block of the float64 work of the standard and robust transforms, which would
+#: otherwise hold several float64 copies of the whole input at once
+_BLOCK_ROWS = 32_768
+
+
+def _row_blocks(n_rows):
+    """Slices of at most ``_BLOCK_ROWS`` consecutive rows covering ``range(n_rows)``."""
+    return (slice(start, start + _BLOCK_ROWS) for start in range(0, n_rows, _BLOCK_ROWS))
+
+
+def _column_average(X, sample_weight, term):
+    """The (weighted) column mean of ``term(block)`` over float64 row blocks of ``X``."""
+    total = np.zeros(X.shape[1])
+    for rows in _row_blocks(len(X)):
+        values = term(X[rows].astype(np.float64))
+        total += values.sum(axis=0) if sample_weight is None else sample_weight[rows] @ values
+    return total / (len(X) if sample_weight is None else np.sum(sample_weight, dtype=np.float64))
+
+
 def _weighted_rows(X, sample_weight):
     """The rows of positive weight and their weights (``None`` when all weights are equal).
 
@@ -284,10 +308,11 @@ def _quantiles(X, levels, sample_weight):
     weights interpolate the same way between cumulative weights.
     """
     levels = np.asarray(levels, dtype=np.float64)
-    if sample_weight is None:
-        return np.quantile(X, levels, axis=0)
-    return np.stack([_weighted_quantile(column, levels, sample_weight) for column in X.T],
-                    axis=1)
+    # one float64 column at a time: float32 input interpolates in float64 without a
+    # float64 copy of the whole matrix
+    return np.stack([np.quantile(column.astype(np.float64), levels) if sample_weight is None
+                     else _weighted_quantile(column.astype(np.float64), levels, sample_weight)
+                     for column in X.T], axis=1)
 
 
 def _weighted_quantile(column, levels, weight):

@@ -743,6 +743,42 @@ def test_auto_epochs_cap_the_steps_of_large_data(batches, epochs):
     assert _fitting.auto_epochs(batches) == epochs
 
 
+@pytest.mark.parametrize("batches, rows, epochs", [(5, 1_000, 200), (24, 22_444, 200),
+                                                   (40, 40_000, 125), (391, 800_000, 10)])
+def test_auto_epochs_cap_the_rows_of_large_data(batches, rows, epochs):
+    import sklimb._schedules as _fitting
+
+    assert _fitting.auto_epochs(batches, rows) == epochs
+
+
+@pytest.mark.parametrize("n_rows, size", [(1, 200), (4800, 200), (4801, 201), (22_444, 936),
+                                          (49_152, 2048), (10**7, 2048)])
+def test_auto_batch_size_grows_with_the_data(n_rows, size):
+    import sklimb._schedules as _fitting
+
+    assert _fitting.auto_batch_size(n_rows) == size
+
+
+def test_batch_size_auto_is_resolved_from_the_training_rows(monkeypatch):
+    import sklimb._schedules as _fitting
+
+    monkeypatch.setattr(_fitting, "AUTO_BATCH_SIZE", 10)  # so that 120 rows get larger batches
+    monkeypatch.setattr(_fitting, "AUTO_BATCHES", 4)
+    X, y = binary_data(n_samples=120)
+    clf = make_clf(batch_size="auto", max_epochs=2).fit(X, y)
+    assert clf.batch_size_ == 30 and clf.get_params()["batch_size"] == "auto"
+    assert [len(epoch["batches"]) for epoch in clf.history] == [4, 4]
+    # partial_fit keeps the size of the first call, whatever its data
+    clf.partial_fit(X[:40], y[:40])
+    assert clf.batch_size_ == 30 and len(clf.history[-1]["batches"]) == 2
+    # a refit resolves it again; an explicit size is used as given
+    assert clf.fit(X[:60], y[:60]).batch_size_ == 15
+    assert clf.set_params(batch_size=7).fit(X, y).batch_size_ == 7
+    # skorch's own iterators (used by forward on raw arrays) get a number too
+    logits = clf.set_params(batch_size="auto").fit(X, y).forward(X.astype(np.float32))
+    assert logits.shape == (120, 2)
+
+
 def test_deferred_reweighting_splits_the_resolved_auto_epochs(monkeypatch):
     import sklimb._schedules as _fitting
 

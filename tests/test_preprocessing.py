@@ -137,3 +137,29 @@ def test_zero_weights_are_absent_rows_and_equal_weights_no_weights(transform):
     weights = np.where(np.arange(50) % 3 == 0, 0.0, 2.5)
     expected = transform().fit(X[weights > 0]).transform(X)
     np.testing.assert_allclose(transform().fit(X, sample_weight=weights).transform(X), expected)
+
+
+@pytest.mark.parametrize("transform", [StandardScaleSmoothClip, RobustScaleSmoothClip])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_row_blocks_give_the_whole_array_result(transform, dtype, monkeypatch):
+    # the float64 work runs over blocks of rows to bound memory on large inputs; blocks of
+    # 7 rows (none of them full at the end) must give what one block gives
+    import sklimb.preprocessing as preprocessing
+
+    X = heavy_tailed(n=61).astype(dtype)
+    weight = np.random.default_rng(1).uniform(0.5, 2.0, size=len(X))
+    whole = transform().fit(X, sample_weight=weight)
+    expected = whole.transform(X)
+    monkeypatch.setattr(preprocessing, "_BLOCK_ROWS", 7)
+    blocked = transform().fit(X, sample_weight=weight)
+    assert_allclose(blocked.center_, whole.center_, rtol=1e-12)
+    assert_allclose(blocked.scale_, whole.scale_, rtol=1e-12)
+    out = blocked.transform(X)
+    assert out.dtype == dtype
+    assert_allclose(out, expected, rtol=1e-6 if dtype == np.float32 else 1e-12)
+    # and the standard transform's moments are the weighted mean and standard deviation
+    if transform is StandardScaleSmoothClip:
+        mean = np.average(X.astype(np.float64), axis=0, weights=weight)
+        std = np.sqrt(np.average((X - mean) ** 2, axis=0, weights=weight))
+        assert_allclose(blocked.center_, mean, rtol=1e-10)
+        assert_allclose(blocked.scale_, np.where(std > 0, std, 1.0), rtol=1e-10)
