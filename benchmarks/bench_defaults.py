@@ -34,14 +34,13 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.preprocessing import StandardScaler
 
 from sklimb import ImbalancedNetClassifier
+from sklimb.resampling import make_sampler
 
 try:  # run as a script from the repository root or from benchmarks/
     from _docs import write_section
-    from bench_quality import _fold_smote
     from suite import load_suite
 except ImportError:  # pragma: no cover
     from benchmarks._docs import write_section
-    from benchmarks.bench_quality import _fold_smote
     from benchmarks.suite import load_suite
 
 PREVIOUS = "previous default"
@@ -97,7 +96,8 @@ def _score(X, y, train, test, name, seed):
     start = time.perf_counter()
     if params is None:
         scaler = StandardScaler().fit(X[train])
-        X_res, y_res = _fold_smote(scaler.transform(X[train]), y[train], seed)
+        X_res, y_res = make_sampler("smote", random_state=seed).fit_resample(
+            scaler.transform(X[train]), y[train])
         model = MLPClassifier(random_state=seed).fit(X_res, y_res)
         predicted = model.predict(scaler.transform(X[test]))
     else:

@@ -32,7 +32,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from imblearn import FunctionSampler
 from imblearn.ensemble import BalancedRandomForestClassifier
 from imblearn.pipeline import make_pipeline
 from sklearn.base import BaseEstimator, ClassifierMixin
@@ -42,8 +41,8 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.class_weight import compute_sample_weight
 
 from sklimb import ImbalancedNetClassifier, compare
+from sklimb.resampling import make_sampler
 from sklimb.results import ComparisonResult
-from sklimb.strategies import make_sampler
 
 try:  # run as a script from the repository root or from benchmarks/
     from _docs import write_section
@@ -58,6 +57,15 @@ QUICK_FOLDS, QUICK_SEEDS = 3, (0,)
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT = "sklimb default"
 DECISION = "sklimb decision=balanced_accuracy"
+#: the ablation of the default loss: the default (cross-entropy with square-root balanced
+#: class weights) against the other losses at their defaults
+LOSS_CANDIDATES = ("focal", "dice", "class_balanced")
+#: the decision rule tuned on out-of-fold predictions of fewer, cheaper folds
+DECISION_CVS = (2, 3)
+#: the models users pick instead; wins and losses of sklimb's methods are counted against each
+PEERS = ("CatBoost balanced", "LightGBM balanced", "XGBoost balanced",
+         "LogisticRegression balanced", "BalancedRandomForest", "SMOTE + MLPClassifier",
+         "RealMLP-TD")
 
 
 class BalancedXGBClassifier(ClassifierMixin, BaseEstimator):
@@ -81,9 +89,26 @@ class BalancedXGBClassifier(ClassifierMixin, BaseEstimator):
         return self.classes_[self.predict_proba(X).argmax(axis=1)]
 
 
-def _fold_smote(X, y, random_state=0):
-    """SMOTE with k_neighbors fitted to the rarest class of the training fold."""
-    return make_sampler("smote", y, random_state=random_state).fit_resample(X, y)
+class RealMLPClassifier(ClassifierMixin, BaseEstimator):
+    """pytabkit's RealMLP-TD on the CPU, one thread: the tuned-default tabular network."""
+
+    def __init__(self, random_state=None):
+        self.random_state = random_state
+
+    def fit(self, X, y):
+        from pytabkit import RealMLP_TD_Classifier
+
+        self.classes_, codes = np.unique(y, return_inverse=True)
+        self.model_ = RealMLP_TD_Classifier(device="cpu", n_threads=1, verbosity=0,
+                                            random_state=self.random_state or 0)
+        self.model_.fit(X, codes)
+        return self
+
+    def predict_proba(self, X):
+        return self.model_.predict_proba(X)
+
+    def predict(self, X):
+        return self.classes_[self.predict_proba(X).argmax(axis=1)]
 
 
 def methods(random_state):
@@ -93,8 +118,13 @@ def methods(random_state):
 
     return {
         DEFAULT: ImbalancedNetClassifier(random_state=random_state),
+        **{f"sklimb loss={loss}": ImbalancedNetClassifier(loss=loss, random_state=random_state)
+           for loss in LOSS_CANDIDATES},
         DECISION: ImbalancedNetClassifier(decision="balanced_accuracy",
                                           random_state=random_state),
+        **{f"{DECISION} decision_cv={cv}": ImbalancedNetClassifier(
+            decision="balanced_accuracy", decision_cv=cv, random_state=random_state)
+           for cv in DECISION_CVS},
         "CatBoost balanced": CatBoostClassifier(
             auto_class_weights="Balanced", random_seed=random_state, thread_count=1,
             verbose=0, allow_writing_files=False),
@@ -107,13 +137,13 @@ def methods(random_state):
             n_estimators=200, sampling_strategy="all", replacement=True, bootstrap=False,
             random_state=random_state, n_jobs=1),
         "SMOTE + MLPClassifier": make_pipeline(
-            StandardScaler(), FunctionSampler(func=_fold_smote, validate=False,
-                                              kw_args={"random_state": random_state}),
+            StandardScaler(), make_sampler("smote", random_state=random_state),
             MLPClassifier(random_state=random_state)),
+        "RealMLP-TD": RealMLPClassifier(random_state=random_state),
     }
 
 
-def run(quick, n_jobs, only=None, seeds=None, cache=None, refresh=()):
+def run(quick, n_jobs, only=None, seeds=None, cache=None, refresh=(), datasets=None):
     """Cross-validate every method on every dataset; ``cache`` keeps each (dataset, seed).
 
     With a ``cache`` directory, a finished (dataset, seed) is stored there and read back by
@@ -126,7 +156,7 @@ def run(quick, n_jobs, only=None, seeds=None, cache=None, refresh=()):
     folds, default_seeds = (QUICK_FOLDS, QUICK_SEEDS) if quick else (FOLDS, SEEDS)
     seeds = default_seeds if seeds is None else tuple(range(seeds))
     results, timings = {}, {}
-    for name, (X, y) in load_suite(quick=quick).items():
+    for name, (X, y) in load_suite(datasets, quick=quick).items():
         per_seed, timings[name] = [], 0.0
         for seed in seeds:
             path = (Path(cache) / f"{name}-{folds}fold-seed{seed}.pkl"
@@ -214,6 +244,38 @@ def per_dataset(results, metric="f1_macro"):
     return pd.DataFrame({name: r.summary()[(metric, "mean")] for name, r in results.items()}).T
 
 
+def wins(results, metric="f1_macro"):
+    """``wins-losses`` of every sklimb method against every peer, over the datasets.
+
+    A dataset is a win when the method's mean over folds and seeds is higher than the
+    peer's, a loss when lower (ties count as neither).
+    """
+    means = per_dataset(results, metric)
+    ours = [m for m in means.columns if m.startswith("sklimb")]
+    peers = [m for m in means.columns if not m.startswith("sklimb")]
+    return pd.DataFrame({peer: {m: f"{int((means[m] > means[peer]).sum())}-"
+                                   f"{int((means[m] < means[peer]).sum())}" for m in ours}
+                         for peer in peers})
+
+
+def without_best(results, metric="f1_macro"):
+    """Every method's mean with its single most favourable dataset left out.
+
+    The left-out dataset is the one where the method's score is furthest above
+    the median of all methods on that dataset, so that no method's mean rests on
+    one dataset where it happens to shine.
+    """
+    means = per_dataset(results, metric)
+    margin = means.sub(means.median(axis=1), axis=0)
+    return pd.DataFrame({
+        "mean": means.mean(),
+        "best dataset": margin.idxmax(),
+        "margin there": margin.max(),
+        "mean without it": pd.Series({m: means[m].drop(margin[m].idxmax()).mean()
+                                      for m in means.columns}),
+    }).sort_values("mean without it", ascending=False)
+
+
 def report(results, timings, quick):
     n_seeds = len(next(iter(results.values())).setup.get("seeds", [0]))
     setup = (f"{QUICK_FOLDS if quick else FOLDS}-fold x {n_seeds} "
@@ -228,6 +290,10 @@ def report(results, timings, quick):
         "![macro F1 per dataset and method](img/quality.png)", "",
         "### Mean and average rank over the suite (rank 1 = best)", "",
         summary.round(3).to_markdown(), "",
+        "### Wins-losses on macro F1 against each peer (datasets)", "",
+        wins(results).to_markdown(), "",
+        "### Macro F1 without each method's most favourable dataset", "",
+        without_best(results).round(3).to_markdown(), "",
         "### Macro F1 by dataset", "",
         per_dataset(results).round(3).to_markdown(), "",
         "### Balanced accuracy by dataset", "",
@@ -273,6 +339,8 @@ def main(argv=None):
                         help="keep each finished (dataset, seed) here and reuse it on rerun")
     parser.add_argument("--refresh", nargs="+", metavar="METHOD", default=(),
                         help="with --cache: refit these methods and replace their cached scores")
+    parser.add_argument("--datasets", nargs="+", metavar="NAME",
+                        help="only these datasets of the suite (printed, never written)")
     args = parser.parse_args(argv)
     if args.refresh:
         if not args.cache or args.only:
@@ -284,12 +352,16 @@ def main(argv=None):
                          f"{list(methods(0))}")
     start = time.perf_counter()
     results, timings = run(args.quick, args.n_jobs, args.only, args.seeds, args.cache,
-                           tuple(args.refresh))
+                           tuple(args.refresh), args.datasets)
     text, summary = report(results, timings, args.quick)
     print("\nmean and average rank over the suite:")
     print(summary.round(3).to_string())
+    print("\nwins-losses on macro F1 against each peer:")
+    print(wins(results).to_string())
+    print("\nmacro F1 without each method's most favourable dataset:")
+    print(without_best(results).round(3).to_string())
     print(f"\ntotal {time.perf_counter() - start:.0f} s")
-    if not args.quick and not args.no_write and not args.only:
+    if not args.quick and not args.no_write and not args.only and not args.datasets:
         write_section("bench_quality", text)
         plot(results, ROOT / "docs" / "img" / "quality.png")
 

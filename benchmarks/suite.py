@@ -28,10 +28,13 @@ import warnings
 import numpy as np
 
 MULTICLASS = ("balance", "cleveland", "contraceptive", "led7digit", "segment", "satimage",
-              "movement_libras", "car", "flare")
+              "movement_libras", "car", "flare", "kr_vs_k", "nursery")
 BINARY = ("pima", "haberman", "vehicle1", "wisconsin", "german", "spectf", "mammographic",
           "cleveland_0_vs_4", "led7digit_0_2_4_5_6_7_8_9_vs_1", "kr_vs_k_zero_vs_eight",
-          "poker_8_9_vs_6", "car_good", "shuttle_c0_vs_c4", "hypothyroid", "pc1")
+          "poker_8_9_vs_6", "car_good", "shuttle_c0_vs_c4", "hypothyroid", "pc1",
+          "appendicitis", "iris0", "saheart")
+#: the two largest sets (28,056 and 12,960 rows), which dominate a run's time
+LARGE = ("kr_vs_k", "nursery")
 NAMES = MULTICLASS + BINARY
 #: a small, varied subset for ``--quick`` runs: multiclass and binary, mild and strong
 #: imbalance, numeric and one-hot features, 177 to 1485 rows
