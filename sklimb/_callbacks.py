@@ -60,7 +60,20 @@ class EpochLog(PrintLog):
     ``verbose=0``: about a tenth of the fit time of a small network trained for
     many short epochs (300 x 8, 200 epochs of 2 batches, under cProfile). A
     custom ``sink`` always gets the table, as in skorch.
+
+    A long fit's total is not in skorch's table; with ``verbose`` the log
+    first says how many epochs of how many batches the call will train.
     """
+
+    def on_train_begin(self, net, X=None, **kwargs):
+        super().on_train_begin(net, X=X, **kwargs)
+        train = getattr(X, "train", None)
+        if not net.verbose or train is None:
+            return
+        batches = net.get_iterator(train, training=True)
+        self._sink(f"Training {net.max_epochs_} epochs of {len(batches)} batches "
+                   f"({batches.batch_size} rows each, {batches.n_rows()} rows per epoch).",
+                   net.verbose)
 
     def on_epoch_end(self, net, **kwargs):
         if self.sink is print and not net.verbose:

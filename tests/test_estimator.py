@@ -1022,3 +1022,15 @@ def test_invalid_hyperparameters(params, name):
     X, y = binary_data()
     with pytest.raises(ValueError, match=f"'{name}' parameter"):
         make_clf(**params).fit(X, y)
+
+
+# ------------------------------------------------------------------ progress
+def test_verbose_fit_says_its_budget_then_prints_one_line_per_epoch(capsys):
+    X, y = binary_data(n_samples=120)
+    make_clf(max_epochs=3, batch_size=50, verbose=1).fit(X, y)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "Training 3 epochs of 3 batches (50 rows each, 120 rows per epoch)."
+    epoch_rows = [line.split()[0] for line in lines[3:]]  # after the table's two header lines
+    assert epoch_rows == ["1", "2", "3"]
+    make_clf(max_epochs=3, verbose=0).fit(X, y)
+    assert capsys.readouterr().out == ""
