@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import time
 import warnings
 from collections.abc import Mapping
@@ -266,7 +267,8 @@ def _run_fold(task, X, y, shared):
     estimator.fit(X[train], y[train])
     fit_time = time.perf_counter() - start
     start = time.perf_counter()
-    scores, y_pred = score_fold(estimator, X[test], y[test], metrics, classes, minority)
+    scores, y_pred, proba = score_fold(estimator, X[test], y[test], metrics, classes,
+                                       minority)
     predict_time = time.perf_counter() - start
     # NaN, not 0, for a class absent from the test fold (recall) or never predicted
     # (precision): averages over folds then leave those folds out
@@ -278,7 +280,20 @@ def _run_fold(task, X, y, shared):
         for label, p, r, f, s in zip(classes, precision, recall, f1, support, strict=True)
     ]
     return {"strategy": name, "repeat": repeat, "fold": fold, "scores": scores,
-            "per_class": per_class, "fit_time": fit_time, "predict_time": predict_time}
+            "per_class": per_class, "fit_time": fit_time, "predict_time": predict_time,
+            "prediction_hash": prediction_hash(y_pred, proba)}
+
+
+def prediction_hash(y_pred, proba=None):
+    """A digest of one fold's predicted labels and probabilities (rounded to 1e-6).
+
+    Equal digests on every fold mean two strategies made the same predictions,
+    and the result tables show them as one row.
+    """
+    digest = hashlib.blake2b(np.asarray(y_pred).astype(str).tobytes(), digest_size=8)
+    if proba is not None:
+        digest.update(np.round(np.asarray(proba, dtype=np.float64), 6).tobytes())
+    return digest.hexdigest()
 
 
 def _execute(tasks, X, y, shared, n_jobs, scheduler, progress, rows):

@@ -108,7 +108,17 @@ def check_metrics(metrics):
 
 
 def score_fold(estimator, X_test, y_test, metrics, classes, minority):
-    """All metrics of one fitted estimator on one test fold, as ``{name: value}``."""
+    """All metrics of one fitted estimator on one test fold.
+
+    Returns
+    -------
+    scores : dict
+        ``{metric name: value}``.
+    y_pred : ndarray
+        The predicted labels.
+    proba : ndarray of shape (n_samples, len(classes)) or None
+        The predicted probabilities (``None`` without ``predict_proba``).
+    """
     y_pred = estimator.predict(X_test)
     proba = None
     if hasattr(estimator, "predict_proba"):
@@ -126,7 +136,7 @@ def score_fold(estimator, X_test, y_test, metrics, classes, minority):
                 scores[name] = float(func(y_test, y_pred, proba, classes, minority))
             else:
                 scores[name] = float(get_scorer(name)(estimator, X_test, y_test))
-    return scores, y_pred
+    return scores, y_pred, proba
 
 
 def aligned_proba(estimator, X, classes):

@@ -9,6 +9,11 @@ import numpy as np
 import pandas as pd
 
 from .metrics import RANKING, THRESHOLD
+from .significance import ALPHA, top_group
+
+
+#: the columns of :meth:`ComparisonResult.summary` for each metric
+STATISTICS = ("mean", "std", "p", "top")
 
 
 class ComparisonResult:
@@ -26,7 +31,10 @@ class ComparisonResult:
         whose test part has no sample of the class, precision when the class
         was never predicted; averages over folds leave those folds out.
     times : pandas.DataFrame
-        ``fit_time`` and ``predict_time`` in seconds per strategy and fold.
+        ``fit_time`` and ``predict_time`` in seconds per strategy and fold, and
+        ``prediction_hash``, a digest of the fold's predictions and
+        probabilities: strategies with equal digests on every fold made the
+        same predictions, and the tables show them as one row.
     metrics : dict
         Metric name to kind, in the order requested.
     strategies : list of str
@@ -61,7 +69,8 @@ class ComparisonResult:
                                    "value": value})
             class_rows.extend({**key, **entry} for entry in row["per_class"])
             time_rows.append({**key, "fit_time": row["fit_time"],
-                              "predict_time": row["predict_time"]})
+                              "predict_time": row["predict_time"],
+                              "prediction_hash": row.get("prediction_hash")})
         return cls(pd.DataFrame(score_rows), pd.DataFrame(class_rows), pd.DataFrame(time_rows),
                    metrics, strategies, np.asarray(classes), np.asarray(class_counts), setup)
 
@@ -71,27 +80,102 @@ class ComparisonResult:
         """The metric strategies are ranked by: the first requested."""
         return next(iter(self.metrics))
 
-    def summary(self, kind=None):
-        """Mean and standard deviation over folds, ranked by the primary metric.
+    def same_predictions(self):
+        """Groups of strategies that made the same predictions on every fold.
+
+        Two strategies are grouped when the digests of their predicted labels
+        and probabilities (``times["prediction_hash"]``) agree on every fold:
+        the same model under two names (``"class_balanced"`` and
+        ``"ce+effective_number"``, say), or models this data cannot tell apart.
+
+        Returns
+        -------
+        groups : list of list of str
+            In the order of :attr:`strategies`; a strategy alone is a group of one.
+        """
+        present = [name for name in self.strategies if name in set(self.times["strategy"])]
+        if "prediction_hash" not in self.times or self.times["prediction_hash"].isna().all():
+            return [[name] for name in present]
+        digests = self.times.pivot_table(index="strategy", columns=["repeat", "fold"],
+                                         values="prediction_hash", aggfunc="first",
+                                         dropna=False)
+        groups = {}
+        for name in present:
+            row = digests.loc[name]
+            key = ("alone", name) if row.isna().any() else tuple(row)
+            groups.setdefault(key, []).append(name)
+        return list(groups.values())
+
+    def _merged(self, frame):
+        """``frame`` with one strategy per group of :meth:`same_predictions`, named after all
+        of them (``"a = b"``)."""
+        names = {group[0]: " = ".join(group) for group in self.same_predictions()}
+        kept = frame[frame["strategy"].isin(list(names))]
+        return kept.assign(strategy=kept["strategy"].map(names))
+
+    def _test_train_ratio(self):
+        """Test over training rows of a fold, ``1 / (cv - 1)`` for stratified k-fold."""
+        return 1.0 / (self.setup["cv"] - 1)
+
+    def significance(self, metric=None, alpha=ALPHA):
+        """The best strategy on ``metric`` and those not distinguishable from it.
+
+        The corrected resampled t-test (:func:`sklimb.significance.corrected_ttest`)
+        compares each strategy with the best over the same folds of every repeat.
+        Strategies with the same predictions are one row (:meth:`same_predictions`).
+
+        Returns
+        -------
+        table : pandas.DataFrame
+            Index: strategy; ``mean``, ``p`` (against the best, NaN for it) and
+            ``top`` (the best, or not distinguishable from it at ``alpha``),
+            sorted by ``mean``.
+        """
+        metric = self.primary_metric if metric is None else metric
+        scores = self._merged(self.scores)
+        wide = scores[scores["metric"] == metric].pivot_table(
+            index=["repeat", "fold"], columns="strategy", values="value", sort=False,
+            dropna=False)
+        table = top_group(wide, self._test_train_ratio(), alpha)
+        table.insert(0, "mean", wide.mean())
+        return table.sort_values("mean", ascending=False)
+
+    def summary(self, kind=None, alpha=ALPHA):
+        """Mean and standard deviation over folds, ranked by the primary metric, with the
+        significance of each difference to the best.
+
+        Strategies with the same predictions on every fold are one row named
+        after all of them (``"a = b"``, see :meth:`same_predictions`).
 
         Parameters
         ----------
         kind : {None, "threshold", "ranking"}, default=None
             Keep only metrics of this kind.
+        alpha : float, default=0.05
+            The level of the ``top`` marks (see :meth:`significance`).
 
         Returns
         -------
         summary : pandas.DataFrame
-            Index: strategy; columns: ``(metric, "mean")`` and ``(metric, "std")``,
-            plus ``("fit_time", "mean")``.
+            Index: strategy; columns ``(metric, "mean")``, ``(metric, "std")``,
+            ``(metric, "p")`` (corrected resampled t-test against the best on
+            that metric) and ``(metric, "top")`` (the best, or not
+            distinguishable from it at ``alpha``), plus ``("fit_time", "mean")``.
         """
-        scores = self.scores if kind is None else self.scores[self.scores["kind"] == kind]
+        scores = self._merged(self.scores)
+        if kind is not None:
+            scores = scores[scores["kind"] == kind]
         order = [m for m in self.metrics if m in set(scores["metric"])]
         table = scores.pivot_table(index="strategy", columns="metric", values="value",
-                                   aggfunc=["mean", "std"], sort=False)
-        table = table.swaplevel(axis=1).reindex(
-            columns=pd.MultiIndex.from_product([order, ["mean", "std"]]))
-        table[("fit_time", "mean")] = self.times.groupby("strategy")["fit_time"].mean()
+                                   aggfunc=["mean", "std"], sort=False, dropna=False)
+        table = table.swaplevel(axis=1)
+        for metric in order:
+            tested = self.significance(metric, alpha)
+            table[(metric, "p")] = tested["p"]
+            table[(metric, "top")] = tested["top"]
+        table = table.reindex(columns=pd.MultiIndex.from_product([order, STATISTICS]))
+        times = self._merged(self.times)
+        table[("fit_time", "mean")] = times.groupby("strategy")["fit_time"].mean()
         primary = self.primary_metric if self.primary_metric in order else order[0]
         return table.sort_values((primary, "mean"), ascending=False)
 
@@ -114,8 +198,8 @@ class ComparisonResult:
         A fold whose test part lacks a class does not count towards that
         class's mean (see :meth:`missing_classes`).
         """
-        table = self.per_class.pivot_table(index="strategy", columns="class", values="recall",
-                                           aggfunc="mean", sort=False)
+        table = self._merged(self.per_class).pivot_table(
+            index="strategy", columns="class", values="recall", aggfunc="mean", sort=False)
         return table.reindex(self.summary().index)
 
     def ranks(self):
@@ -125,18 +209,43 @@ class ComparisonResult:
         ranks["mean_rank"] = ranks.mean(axis=1)
         return ranks.sort_values("mean_rank")
 
-    def summary_table(self, kind=None):
-        """The summary as printable strings: ``mean ± std`` per metric, fit seconds."""
-        table = self.summary(kind)
+    def summary_table(self, kind=None, alpha=ALPHA):
+        """The summary as printable strings: ``mean ± std`` per metric, fit seconds.
+
+        A ``*`` marks the best strategy on each metric and those not
+        distinguishable from it at ``alpha`` (see :meth:`significance`).
+        """
+        table = self.summary(kind, alpha)
         out = pd.DataFrame(index=table.index)
         for metric in dict.fromkeys(table.columns.get_level_values(0)):
             if metric == "fit_time":
                 out["fit s"] = table[(metric, "mean")].map(lambda v: f"{v:.2f}")
             else:
-                out[metric] = [f"{m:.3f} ± {s:.3f}" for m, s in
+                out[metric] = [f"{m:.3f} ± {s:.3f}{' *' if top else '  '}" for m, s, top in
                                zip(table[(metric, "mean")], table[(metric, "std")].fillna(0),
-                                   strict=True)]
+                                   table[(metric, "top")], strict=True)]
         return out
+
+    def significance_text(self, kind=None, alpha=ALPHA):
+        """What the marks of :meth:`summary_table` say, in words: one line per metric."""
+        folds = self.setup["cv"] * self.setup["n_repeats"]
+        lines = [f"* the best on a metric, or not distinguishable from it: corrected resampled "
+                 f"t-test (Nadeau and Bengio) over the {folds} paired folds, p >= {alpha:g}."]
+        for metric, metric_kind in self.metrics.items():
+            if kind is not None and metric_kind != kind:
+                continue
+            tested = self.significance(metric, alpha).dropna(subset=["mean"])
+            if tested.empty:
+                continue
+            best, below = tested.index[0], tested[~tested["top"]]
+            if below.empty:
+                lines.append(f"{metric}: no difference is significant; {best} is first, but "
+                             f"the {folds} folds cannot tell it from any other strategy.")
+            else:
+                listed = ", ".join(f"{name} (p = {p:.2g})" for name, p in below["p"].items())
+                lines.append(f"{metric}: {best} is best; {len(tested) - len(below) - 1} "
+                             f"other(s) cannot be told from it; below it: {listed}.")
+        return lines
 
     def to_markdown(self):
         """A Markdown report: setup, both kinds of metric, per-class recall, times."""
@@ -154,6 +263,11 @@ class ComparisonResult:
             f"random_state={setup['random_state']}; mean ± std over folds.",
             "",
         ]
+        merged = [group for group in self.same_predictions() if len(group) > 1]
+        if merged:
+            listed = "; ".join(" = ".join(group) for group in merged)
+            lines += [f"Strategies with the same predictions on every fold are one row: "
+                      f"{listed}.", ""]
         missing = self.missing_classes()
         n_folds = setup["cv"] * setup["n_repeats"]
         if missing:
@@ -173,6 +287,7 @@ class ComparisonResult:
                 table = self.summary_table(kind)
                 lines += [f"## {title}, ranked by {table.columns[0]}", "", text, "",
                           table.to_markdown(), ""]
+                lines += [f"- {line}" for line in self.significance_text(kind)] + [""]
         recall = self.per_class_recall().map(lambda v: f"{v:.2f}")
         lines += ["## Per-class recall", "", recall.to_markdown(), ""]
         return "\n".join(lines)

@@ -121,7 +121,7 @@ def test_tables_have_documented_columns_and_one_row_per_cell(result):
     assert list(result.per_class.columns) == ["strategy", "repeat", "fold", "class",
                                               "precision", "recall", "f1", "support"]
     assert list(result.times.columns) == ["strategy", "repeat", "fold", "fit_time",
-                                          "predict_time"]
+                                          "predict_time", "prediction_hash"]
     n_cells = len(STRATEGIES) * CV * REPEATS
     assert len(result.scores) == n_cells * len(metrics)
     assert len(result.per_class) == n_cells * 3
@@ -144,7 +144,7 @@ def test_tables_have_documented_columns_and_one_row_per_cell(result):
 def test_summary_ranks_by_the_first_metric(result):
     summary = result.summary()
     assert sorted(summary.index) == sorted(STRATEGIES)
-    expected_columns = [(m, s) for m in DEFAULT_METRICS for s in ("mean", "std")]
+    expected_columns = [(m, s) for m in DEFAULT_METRICS for s in ("mean", "std", "p", "top")]
     assert list(summary.columns) == [*expected_columns, ("fit_time", "mean")]
     primary = summary[("balanced_accuracy", "mean")].to_numpy()
     assert np.all(np.diff(primary) <= 0)
@@ -165,7 +165,7 @@ def test_summary_order_follows_a_custom_first_metric(data):
     summary = res.summary()
     assert res.primary_metric == "f1_macro"
     assert list(summary.columns.get_level_values(0)) == [
-        "f1_macro", "f1_macro", "roc_auc", "roc_auc", "fit_time"]
+        *["f1_macro"] * 4, *["roc_auc"] * 4, "fit_time"]
     assert np.all(np.diff(summary[("f1_macro", "mean")].to_numpy()) <= 0)
     ranks = res.ranks()
     assert ranks.loc[summary.index[0], "f1_macro"] == 1

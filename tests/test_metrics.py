@@ -102,7 +102,7 @@ def _minority(y):
 def test_score_fold_binary_equals_sklearn(minority_first):
     model, X_test, y_test = _fitted(2, minority_first=minority_first)
     classes, minority = np.array([0, 1]), 0 if minority_first else 1
-    scores, y_pred = score_fold(model, X_test, y_test, DEFAULT_METRICS, classes, minority)
+    scores, y_pred, _ = score_fold(model, X_test, y_test, DEFAULT_METRICS, classes, minority)
     assert list(scores) == list(DEFAULT_METRICS)
     np.testing.assert_array_equal(y_pred, model.predict(X_test))
     assert 0 < (y_pred == minority).sum() < len(y_pred)   # a non-trivial fold
@@ -123,7 +123,7 @@ def test_score_fold_multiclass_equals_sklearn():
     model, X_test, y_test = _fitted(3)
     classes, minority = _minority(np.r_[y_test, model.classes_])
     assert minority == 2
-    scores, y_pred = score_fold(model, X_test, y_test, DEFAULT_METRICS, classes, minority)
+    scores, y_pred, _ = score_fold(model, X_test, y_test, DEFAULT_METRICS, classes, minority)
     proba = model.predict_proba(X_test)
     recalls = recall_score(y_test, y_pred, average=None)
     expected = {
@@ -144,7 +144,7 @@ def test_score_fold_fold_without_the_minority_class():
     keep = y_test != 2
     X_fold, y_fold = X_test[keep], y_test[keep]
     classes = np.array([0, 1, 2])
-    scores, y_pred = score_fold(model, X_fold, y_fold, DEFAULT_METRICS, classes, minority=2)
+    scores, y_pred, _ = score_fold(model, X_fold, y_fold, DEFAULT_METRICS, classes, minority=2)
     assert np.isnan(scores["minority_recall"])
     # the geometric mean runs over the classes present (0 and 1) ...
     present = recall_score(y_fold, y_pred, labels=[0, 1], average=None)
@@ -163,7 +163,7 @@ def test_score_fold_string_labels():
     _, X_test, y_test = _fitted(2)
     names = np.array(["common", "rare"])
     labelled = LogisticRegression(max_iter=500).fit(X_test, names[y_test])
-    scores, y_pred = score_fold(labelled, X_test, names[y_test], DEFAULT_METRICS, names, "rare")
+    scores, y_pred, _ = score_fold(labelled, X_test, names[y_test], DEFAULT_METRICS, names, "rare")
     assert set(y_pred) <= {"common", "rare"}
     assert scores["minority_recall"] == pytest.approx(
         recall_score(names[y_test], y_pred, pos_label="rare"))
@@ -177,7 +177,7 @@ def test_score_fold_aligns_probabilities_of_a_model_missing_a_class():
     seen = y_test != 1
     partial = LogisticRegression(max_iter=500).fit(X_test[seen], y_test[seen])  # classes 0, 2
     classes = np.array([0, 1, 2])
-    scores, _ = score_fold(partial, X_test, y_test, ["roc_auc", "average_precision"],
+    scores, *_ = score_fold(partial, X_test, y_test, ["roc_auc", "average_precision"],
                            classes, minority=2)
     proba = np.zeros((len(X_test), 3))
     proba[:, [0, 2]] = partial.predict_proba(X_test)
@@ -194,7 +194,7 @@ def test_score_fold_aligns_probabilities_of_a_model_missing_a_class():
 ])
 def test_score_fold_any_sklearn_scorer(name, func):
     model, X_test, y_test = _fitted(3)
-    scores, y_pred = score_fold(model, X_test, y_test, [name, "f1_macro"], np.array([0, 1, 2]),
+    scores, y_pred, _ = score_fold(model, X_test, y_test, [name, "f1_macro"], np.array([0, 1, 2]),
                                 minority=2)
     assert list(scores) == [name, "f1_macro"]
     assert scores[name] == pytest.approx(func(y_test, y_pred))
@@ -202,7 +202,7 @@ def test_score_fold_any_sklearn_scorer(name, func):
 
 def test_score_fold_sklearn_probability_scorer():
     model, X_test, y_test = _fitted(3)
-    scores, _ = score_fold(model, X_test, y_test, ["roc_auc_ovr", "neg_log_loss"],
+    scores, *_ = score_fold(model, X_test, y_test, ["roc_auc_ovr", "neg_log_loss"],
                            np.array([0, 1, 2]), minority=2)
     proba = model.predict_proba(X_test)
     assert scores["roc_auc_ovr"] == pytest.approx(roc_auc_score(y_test, proba, multi_class="ovr"))
