@@ -11,7 +11,6 @@ import pandas as pd
 from .metrics import RANKING, THRESHOLD
 from .significance import ALPHA, top_group
 
-
 #: the columns of :meth:`ComparisonResult.summary` for each metric
 STATISTICS = ("mean", "std", "p", "top")
 
