@@ -228,7 +228,7 @@ def overview(results):
     """Mean and average rank (1 = best) of every method on every metric, and fit times."""
     table = {}
     for metric in METRICS:
-        means = pd.DataFrame({name: r.summary()[(metric, "mean")]
+        means = pd.DataFrame({name: r.summary(merge=False)[(metric, "mean")]
                               for name, r in results.items()}).T
         table[(metric, "mean")] = means.mean()
         table[(metric, "rank")] = means.rank(axis=1, ascending=False, method="average").mean()
@@ -241,7 +241,7 @@ def overview(results):
 
 
 def per_dataset(results, metric="f1_macro"):
-    return pd.DataFrame({name: r.summary()[(metric, "mean")] for name, r in results.items()}).T
+    return pd.DataFrame({name: r.summary(merge=False)[(metric, "mean")] for name, r in results.items()}).T
 
 
 def wins(results, metric="f1_macro"):

@@ -105,9 +105,11 @@ class ComparisonResult:
             groups.setdefault(key, []).append(name)
         return list(groups.values())
 
-    def _merged(self, frame):
+    def _merged(self, frame, merge=True):
         """``frame`` with one strategy per group of :meth:`same_predictions`, named after all
-        of them (``"a = b"``)."""
+        of them (``"a = b"``); ``frame`` itself unless ``merge``."""
+        if not merge:
+            return frame
         names = {group[0]: " = ".join(group) for group in self.same_predictions()}
         kept = frame[frame["strategy"].isin(list(names))]
         return kept.assign(strategy=kept["strategy"].map(names))
@@ -116,12 +118,13 @@ class ComparisonResult:
         """Test over training rows of a fold, ``1 / (cv - 1)`` for stratified k-fold."""
         return 1.0 / (self.setup["cv"] - 1)
 
-    def significance(self, metric=None, alpha=ALPHA):
+    def significance(self, metric=None, alpha=ALPHA, merge=True):
         """The best strategy on ``metric`` and those not distinguishable from it.
 
         The corrected resampled t-test (:func:`sklimb.significance.corrected_ttest`)
         compares each strategy with the best over the same folds of every repeat.
-        Strategies with the same predictions are one row (:meth:`same_predictions`).
+        Strategies with the same predictions are one row (:meth:`same_predictions`)
+        unless ``merge=False``.
 
         Returns
         -------
@@ -131,7 +134,7 @@ class ComparisonResult:
             sorted by ``mean``.
         """
         metric = self.primary_metric if metric is None else metric
-        scores = self._merged(self.scores)
+        scores = self._merged(self.scores, merge)
         wide = scores[scores["metric"] == metric].pivot_table(
             index=["repeat", "fold"], columns="strategy", values="value", sort=False,
             dropna=False)
@@ -139,7 +142,7 @@ class ComparisonResult:
         table.insert(0, "mean", wide.mean())
         return table.sort_values("mean", ascending=False)
 
-    def summary(self, kind=None, alpha=ALPHA):
+    def summary(self, kind=None, alpha=ALPHA, merge=True):
         """Mean and standard deviation over folds, ranked by the primary metric, with the
         significance of each difference to the best.
 
@@ -152,6 +155,9 @@ class ComparisonResult:
             Keep only metrics of this kind.
         alpha : float, default=0.05
             The level of the ``top`` marks (see :meth:`significance`).
+        merge : bool, default=True
+            One row for strategies with the same predictions on every fold;
+            ``False`` keeps a row per strategy.
 
         Returns
         -------
@@ -161,7 +167,7 @@ class ComparisonResult:
             that metric) and ``(metric, "top")`` (the best, or not
             distinguishable from it at ``alpha``), plus ``("fit_time", "mean")``.
         """
-        scores = self._merged(self.scores)
+        scores = self._merged(self.scores, merge)
         if kind is not None:
             scores = scores[scores["kind"] == kind]
         order = [m for m in self.metrics if m in set(scores["metric"])]
@@ -169,11 +175,11 @@ class ComparisonResult:
                                    aggfunc=["mean", "std"], sort=False, dropna=False)
         table = table.swaplevel(axis=1)
         for metric in order:
-            tested = self.significance(metric, alpha)
+            tested = self.significance(metric, alpha, merge)
             table[(metric, "p")] = tested["p"]
             table[(metric, "top")] = tested["top"]
         table = table.reindex(columns=pd.MultiIndex.from_product([order, STATISTICS]))
-        times = self._merged(self.times)
+        times = self._merged(self.times, merge)
         table[("fit_time", "mean")] = times.groupby("strategy")["fit_time"].mean()
         primary = self.primary_metric if self.primary_metric in order else order[0]
         return table.sort_values((primary, "mean"), ascending=False)

@@ -114,8 +114,9 @@ def test_strategies_with_the_same_predictions_are_one_row():
     assert list(result.summary().index) == ["ce = alias", "other", "third"]
     assert list(result.per_class_recall().index) == ["ce = alias", "other", "third"]
     assert "same predictions on every fold are one row: ce = alias" in result.to_markdown()
-    # the raw tables keep every strategy
+    # the raw tables keep every strategy, and so does the summary on request
     assert set(result.scores["strategy"]) == {"ce", "alias", "other", "third"}
+    assert list(result.summary(merge=False).index) == ["ce", "alias", "other", "third"]
 
 
 def test_results_without_digests_merge_nothing():
