@@ -241,7 +241,8 @@ def overview(results):
 
 
 def per_dataset(results, metric="f1_macro"):
-    return pd.DataFrame({name: r.summary(merge=False)[(metric, "mean")] for name, r in results.items()}).T
+    return pd.DataFrame({name: r.summary(merge=False)[(metric, "mean")]
+                         for name, r in results.items()}).T
 
 
 def wins(results, metric="f1_macro"):

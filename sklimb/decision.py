@@ -118,6 +118,49 @@ def _coordinate_ascent(score, offsets, n_passes):
     return offsets
 
 
+def balanced_offsets(class_counts, log_shift=None, temperature=1.0):
+    r"""The closed-form rule for balanced accuracy: offsets that divide by the class prior.
+
+    Balanced accuracy is maximised by predicting
+    :math:`\arg\max_c p(c \mid x) / \pi_c`, with :math:`\pi_c` the class
+    frequencies of the training rows. A network whose training multiplied
+    class :math:`c` by :math:`m_c` (class weights, resampling, logit
+    adjustment: ``log_shift`` is :math:`\log m_c`) predicts
+    :math:`p(c \mid x) m_c` up to normalisation, and after a temperature
+    :math:`T` its log-probabilities are its logits over :math:`T`, so the
+    offsets on its log-probabilities are
+
+    .. math:: b_c = -\frac{\log \pi_c + \log m_c}{T}.
+
+    A class without training rows gets the smallest offset of the others.
+
+    Returns
+    -------
+    rule : DecisionRule
+        ``threshold`` is set for two classes; ``best_score`` and
+        ``default_score`` are NaN (nothing was scored).
+
+    Examples
+    --------
+    >>> from sklimb.decision import balanced_offsets
+    >>> rule = balanced_offsets([90, 10])
+    >>> rule.offsets.round(3).tolist(), round(rule.threshold, 3)
+    ([0.105, 2.303], 0.1)
+    """
+    counts = np.asarray(class_counts, dtype=np.float64)
+    seen = counts > 0
+    offsets = np.zeros(len(counts))
+    offsets[seen] = -np.log(counts[seen] / counts.sum())
+    if log_shift is not None:
+        offsets -= np.asarray(log_shift, dtype=np.float64)
+    offsets /= temperature
+    offsets[~seen] = offsets[seen].min()
+    threshold = None
+    if len(counts) == 2:  # p1 >= t exactly when log p1 + b1 >= log p0 + b0
+        threshold = float(1.0 / (1.0 + np.exp(offsets[1] - offsets[0])))
+    return DecisionRule(offsets, threshold, None, np.nan, np.nan)
+
+
 def apply_offsets(proba, offsets, classes):
     """``classes[argmax(log proba + offsets)]``."""
     scores = np.log(np.clip(proba, 1e-300, None)) + offsets
@@ -290,5 +333,5 @@ class TunedDecisionClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator
         return tags
 
 
-__all__ = ["DecisionRule", "TunedDecisionClassifier", "apply_offsets", "choose_offsets",
-           "tune_decision"]
+__all__ = ["DecisionRule", "TunedDecisionClassifier", "apply_offsets", "balanced_offsets",
+           "choose_offsets", "tune_decision"]

@@ -40,7 +40,7 @@ from ._schedules import LR_SCHEDULES, auto_batch_size, auto_epochs, optimizer_ar
 from ._signatures import fill_in
 from ._skorch_steps import InMemoryTraining, StopTraining
 from ._weights import class_weights
-from .decision import apply_offsets, tune_decision
+from .decision import apply_offsets, balanced_offsets, tune_decision
 from .losses import LOSSES
 from .modules import MODULES, get_module
 from .modules._members import check_module_output, combine_members, flatten_members
@@ -48,6 +48,8 @@ from .preprocessing import INPUT_TRANSFORMS
 from .resampling import SAMPLERS
 
 _PREDICT_CHUNK = 4096
+#: folds of ``decision`` tuned out of fold with ``decision_cv="auto"``
+DEFAULT_DECISION_CV = 5
 
 
 class ImbalancedNetClassifier(InMemoryTraining, NeuralNetClassifier):
@@ -111,10 +113,16 @@ default="standard"
     decision : str or None, default=None
         ``None`` predicts the most probable class; a label-based scorer name
         (``"balanced_accuracy"``, ``"f1_macro"``, ...) chooses per-class
-        offsets on the log-probabilities out of fold
-        (:func:`sklimb.decision.tune_decision`, ``decision_cv`` extra fits).
-    decision_cv : int, default=5
-        Folds for ``decision``, ``>= 2``.
+        offsets on the log-probabilities. For ``"balanced_accuracy"`` they
+        have a closed form, the Bayes rule (the class of largest
+        ``p(c | x) / prior_c``) corrected for how training weighted the classes
+        (:func:`sklimb.decision.balanced_offsets`; no extra fit); other
+        scorers are tuned out of fold (:func:`sklimb.decision.tune_decision`,
+        ``decision_cv`` extra fits).
+    decision_cv : int or "auto", default="auto"
+        Folds for tuning ``decision`` out of fold, ``>= 2``. ``"auto"`` uses
+        the closed form for ``"balanced_accuracy"`` and 5 folds otherwise; an
+        int tunes every scorer out of fold.
     optimizer : torch optimizer class, default=torch.optim.AdamW
         Options as ``optimizer__<name>``; Adam and AdamW run fused.
     lr : float, default=5e-3
@@ -221,7 +229,7 @@ default="standard"
         "input_transform": [None, StrOptions(set(INPUT_TRANSFORMS)),
                             HasMethods(["fit", "transform"])],
         "decision": [None, StrOptions(set(get_scorer_names()))],
-        "decision_cv": [Interval(Integral, 2, None, closed="left")],
+        "decision_cv": [Interval(Integral, 2, None, closed="left"), StrOptions({"auto"})],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "lr_schedule": [StrOptions(set(LR_SCHEDULES))],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
@@ -240,7 +248,7 @@ default="standard"
     def __init__(self, module="mlp", *, loss="ce", class_weight="auto",
                  class_weight_start=0.0, sampler=None, sampling_ratio=1.0,
                  prior_correction=False, temperature_scaling=False, input_transform="standard",
-                 decision=None, decision_cv=5, optimizer=torch.optim.AdamW, lr=5e-3,
+                 decision=None, decision_cv="auto", optimizer=torch.optim.AdamW, lr=5e-3,
                  lr_schedule="cosine", weight_decay=0.3, ema_decay=0.99, max_epochs="auto",
                  batch_size="auto",
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=10,
@@ -379,7 +387,13 @@ default="standard"
         data = self._prepare_fit(X, y, sample_weight, first_call=not warm)
         if not warm:
             self._choose_decision(X, y, sample_weight, fit_params)
-        return self._train(data, initialize=not warm, **fit_params)
+        self._train(data, initialize=not warm, **fit_params)
+        if not warm and self._closed_form_decision():
+            rule = balanced_offsets(
+                self.class_counts_, None if self.prior_correction else self.training_log_shift(),
+                self.temperature_)
+            self.class_offsets_, self.decision_threshold_ = rule.offsets, rule.threshold
+        return self
 
     def partial_fit(self, X, y, classes=None, sample_weight=None, **fit_params):
         """Train for ``max_epochs`` more epochs on ``X, y`` without re-initialising.
@@ -397,16 +411,21 @@ default="standard"
     def _choose_decision(self, X, y, sample_weight, fit_params):
         """Out-of-fold offsets for ``decision``, by :func:`sklimb.decision.tune_decision`."""
         self.class_offsets_ = self.decision_threshold_ = None
-        if self.decision is None:
+        if self.decision is None or self._closed_form_decision():
             return
         inner = clone(self).set_params(decision=None, warm_start=False, classes=self.classes_)
         params = dict(fit_params)
         if sample_weight is not None:
             params["sample_weight"] = np.asarray(sample_weight)
-        rule = tune_decision(inner, X, y, scoring=self.decision, cv=self.decision_cv,
+        folds = DEFAULT_DECISION_CV if self.decision_cv == "auto" else self.decision_cv
+        rule = tune_decision(inner, X, y, scoring=self.decision, cv=folds,
                              random_state=self._seed() or 0, classes=self.classes_,
                              params=params)
         self.class_offsets_, self.decision_threshold_ = rule.offsets, rule.threshold
+
+    def _closed_form_decision(self):
+        """Whether ``decision`` is the closed-form balanced-accuracy rule."""
+        return self.decision == "balanced_accuracy" and self.decision_cv == "auto"
 
     def _train(self, data, initialize, **fit_params):
         seed = self._seed()

@@ -80,3 +80,58 @@ def test_bad_decision_settings_raise(params, match):
     X, y = data(2)
     with pytest.raises(ValueError, match=match):
         ImbalancedNetClassifier(**{**NET, **params}).fit(X, y)
+
+
+# ------------------------------------------------ the closed form for balanced accuracy
+@pytest.mark.parametrize("params", [{}, {"class_weight": "sqrt_balanced"},
+                                    {"class_weight": "balanced"}, {"loss": "logit_adjusted"},
+                                    {"class_weight": "sqrt_balanced", "prior_correction": True}])
+def test_balanced_accuracy_rule_divides_by_the_prior_without_extra_fits(params, monkeypatch):
+    import sklimb.estimator as estimator
+
+    def no_tuning(*args, **kwargs):
+        raise AssertionError("the closed-form rule must not cross-validate")
+
+    monkeypatch.setattr(estimator, "tune_decision", no_tuning)
+    X, y = data(3)
+    clf = ImbalancedNetClassifier(decision="balanced_accuracy", **{**NET, **params}).fit(X, y)
+    prior = np.bincount(y) / len(y)
+    shift = np.zeros(3) if clf.prior_correction else clf.training_log_shift()
+    assert_allclose(clf.class_offsets_, -(np.log(prior) + shift), rtol=1e-12)
+    # the predictions are the Bayes rule for balanced accuracy on the data's own posterior
+    proba = clf.predict_proba(X)
+    posterior = np.log(proba) - (0.0 if clf.prior_correction else shift)
+    assert_array_equal(clf.predict(X), np.argmax(posterior - np.log(prior), axis=1))
+
+
+def test_balanced_accuracy_rule_in_the_binary_case_is_a_threshold():
+    X, y = data(2)
+    clf = ImbalancedNetClassifier(decision="balanced_accuracy", **NET).fit(X, y)
+    prior = np.bincount(y) / len(y)
+    assert clf.decision_threshold_ == pytest.approx(prior[1])  # unweighted training
+    proba = clf.predict_proba(X)[:, 1]
+    assert_array_equal(clf.predict(X), (proba >= clf.decision_threshold_).astype(int))
+
+
+def test_an_int_decision_cv_tunes_balanced_accuracy_out_of_fold(monkeypatch):
+    import sklimb.estimator as estimator
+
+    calls = []
+    tune = estimator.tune_decision
+    monkeypatch.setattr(estimator, "tune_decision",
+                        lambda *args, **kwargs: calls.append(kwargs["cv"]) or tune(*args, **kwargs))
+    X, y = data(2)
+    ImbalancedNetClassifier(decision="balanced_accuracy", decision_cv=3, **NET).fit(X, y)
+    ImbalancedNetClassifier(decision="f1_macro", **NET).fit(X, y)  # "auto": 5 folds
+    assert calls == [3, 5]
+
+
+def test_balanced_offsets_formula_and_unseen_classes():
+    from sklimb.decision import balanced_offsets
+
+    rule = balanced_offsets([60, 30, 10], log_shift=[0.0, 0.5, 1.0], temperature=2.0)
+    assert_allclose(rule.offsets, -(np.log([0.6, 0.3, 0.1]) + np.array([0.0, 0.5, 1.0])) / 2.0)
+    assert rule.threshold is None
+    unseen = balanced_offsets([60, 0, 40])
+    assert unseen.offsets[1] == pytest.approx(min(unseen.offsets[0], unseen.offsets[2]))
+    assert np.isfinite(unseen.offsets).all()
