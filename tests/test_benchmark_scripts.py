@@ -49,3 +49,20 @@ def test_replace_swaps_only_the_refitted_methods(bench_quality):
             getattr(cached, attr).query("strategy == 'peer'").reset_index(drop=True))
         assert frame[frame["strategy"] == "ours"].reset_index(drop=True).equals(
             getattr(fresh, attr).reset_index(drop=True))
+
+
+def test_wins_and_the_mean_without_the_most_favourable_dataset(bench_quality, monkeypatch):
+    import pandas as pd
+
+    means = pd.DataFrame({"sklimb default": [0.9, 0.5, 0.7], "CatBoost balanced": [0.6, 0.6, 0.7],
+                          "RealMLP-TD": [0.5, 0.4, 0.8]}, index=["a", "b", "c"])
+    monkeypatch.setattr(bench_quality, "per_dataset", lambda results, metric="f1_macro": means)
+    wins = bench_quality.wins(None)
+    assert wins.loc["sklimb default", "CatBoost balanced"] == "1-1"  # a won, b lost, c tied
+    assert wins.loc["sklimb default", "RealMLP-TD"] == "2-1"
+    table = bench_quality.without_best(None)
+    # the default's most favourable dataset is "a" (0.9 against a median of 0.6)
+    assert table.loc["sklimb default", "best dataset"] == "a"
+    assert table.loc["sklimb default", "mean without it"] == pytest.approx(0.6)
+    assert table.loc["RealMLP-TD", "best dataset"] == "c"
+    assert table.loc["RealMLP-TD", "mean without it"] == pytest.approx(0.45)
