@@ -60,6 +60,8 @@ DECISION = "sklimb decision=balanced_accuracy"
 #: the ablation of the default loss: the default (cross-entropy with square-root balanced
 #: class weights) against the other losses at their defaults
 LOSS_CANDIDATES = ("focal", "dice", "class_balanced")
+#: and of the input transform: piecewise-linear encoding helps the rule-like sets where trees win
+INPUT_CANDIDATES = ("piecewise_linear",)
 #: the decision rule tuned on out-of-fold predictions of fewer, cheaper folds
 DECISION_CVS = (2, 3)
 #: the models users pick instead; wins and losses of sklimb's methods are counted against each
@@ -120,6 +122,8 @@ def methods(random_state):
         DEFAULT: ImbalancedNetClassifier(random_state=random_state),
         **{f"sklimb loss={loss}": ImbalancedNetClassifier(loss=loss, random_state=random_state)
            for loss in LOSS_CANDIDATES},
+        **{f"sklimb input_transform={name}": ImbalancedNetClassifier(
+            input_transform=name, random_state=random_state) for name in INPUT_CANDIDATES},
         DECISION: ImbalancedNetClassifier(decision="balanced_accuracy",
                                           random_state=random_state),
         **{f"{DECISION} decision_cv={cv}": ImbalancedNetClassifier(
