@@ -292,7 +292,9 @@ class ComparisonResult:
                 table = self.summary_table(kind)
                 lines += [f"## {title}, ranked by {table.columns[0]}", "", text, "",
                           table.to_markdown(), ""]
-                lines += [f"- {line}" for line in self.significance_text(kind)] + [""]
+                # a leading "*" would start a nested list in Markdown
+                lines += [f"- {line.replace('* ', '`*` ', 1) if line.startswith('*') else line}"
+                          for line in self.significance_text(kind)] + [""]
         recall = self.per_class_recall().map(lambda v: f"{v:.2f}")
         lines += ["## Per-class recall", "", recall.to_markdown(), ""]
         return "\n".join(lines)
