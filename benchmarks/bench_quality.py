@@ -35,6 +35,7 @@ import torch
 from imblearn.ensemble import BalancedRandomForestClassifier
 from imblearn.pipeline import make_pipeline
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.ensemble import VotingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.neural_network import MLPClassifier
 from sklearn.preprocessing import StandardScaler
@@ -62,6 +63,9 @@ DECISION = "sklimb decision=balanced_accuracy"
 LOSS_CANDIDATES = ("focal", "dice", "class_balanced")
 #: and of the input transform: piecewise-linear encoding helps the rule-like sets where trees win
 INPUT_CANDIDATES = ("piecewise_linear",)
+#: soft votes of two default networks: one on piecewise-linear inputs (members that differ in
+#: their input encoding), and one of another seed (the control: ensembling alone)
+VOTES = {"vote(standard, piecewise_linear)": "piecewise_linear", "vote(seeds)": "standard"}
 #: the decision rule tuned on out-of-fold predictions of fewer, cheaper folds
 DECISION_CVS = (2, 3)
 #: the models users pick instead; wins and losses of sklimb's methods are counted against each
@@ -144,6 +148,11 @@ def methods(random_state):
             StandardScaler(), make_sampler("smote", random_state=random_state),
             MLPClassifier(random_state=random_state)),
         "RealMLP-TD": RealMLPClassifier(random_state=random_state),
+        **{f"sklimb {name}": VotingClassifier([
+            ("first", ImbalancedNetClassifier(random_state=random_state)),
+            ("second", ImbalancedNetClassifier(input_transform=transform,
+                                               random_state=random_state + 1000))],
+            voting="soft") for name, transform in VOTES.items()},
     }
 
 
