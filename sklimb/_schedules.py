@@ -235,5 +235,5 @@ def _tensors(module):
     return itertools.chain(module.parameters(), module.buffers())
 
 
-__all__ = ["LR_SCHEDULES", "LRSchedule", "WeightAveraging", "auto_epochs", "lr_factor",
-           "warmed_up_ema"]
+__all__ = ["LR_SCHEDULES", "LRSchedule", "WeightAveraging", "auto_batch_size", "auto_epochs",
+           "lr_factor", "warmed_up_ema"]

@@ -215,7 +215,8 @@ def run_compare(args):
             table = result.summary_table(kind)
             print(f"\n{title}, ranked by {table.columns[0]}:")
             print(table.to_string())
-            print("\n".join(result.significance_text(kind)))
+            print("\n".join(result.significance_text(kind)[1:]))  # the legend once, below
+    print(f"\n{result.significance_legend()}")
     paths = result.save(output, plots=not args.no_plots)
     print(f"\nwrote {len(paths)} files to {output}/ (report: {output / 'report.md'})")
     return 0

@@ -134,7 +134,10 @@ class ComparisonResult:
             sorted by ``mean``.
         """
         metric = self.primary_metric if metric is None else metric
-        scores = self._merged(self.scores, merge)
+        return self._tested(self._merged(self.scores, merge), metric, alpha)
+
+    def _tested(self, scores, metric, alpha):
+        """:meth:`significance` of ``metric`` on ``scores`` (already merged or not)."""
         wide = scores[scores["metric"] == metric].pivot_table(
             index=["repeat", "fold"], columns="strategy", values="value", sort=False,
             dropna=False)
@@ -175,7 +178,7 @@ class ComparisonResult:
                                    aggfunc=["mean", "std"], sort=False, dropna=False)
         table = table.swaplevel(axis=1)
         for metric in order:
-            tested = self.significance(metric, alpha, merge)
+            tested = self._tested(scores, metric, alpha)
             table[(metric, "p")] = tested["p"]
             table[(metric, "top")] = tested["top"]
         table = table.reindex(columns=pd.MultiIndex.from_product([order, STATISTICS]))
@@ -231,11 +234,20 @@ class ComparisonResult:
                                    table[(metric, "top")], strict=True)]
         return out
 
-    def significance_text(self, kind=None, alpha=ALPHA):
-        """What the marks of :meth:`summary_table` say, in words: one line per metric."""
+    def significance_legend(self, alpha=ALPHA):
+        """What the ``*`` of :meth:`summary_table` means, in one line."""
         folds = self.setup["cv"] * self.setup["n_repeats"]
-        lines = [f"* the best on a metric, or not distinguishable from it: corrected resampled "
-                 f"t-test (Nadeau and Bengio) over the {folds} paired folds, p >= {alpha:g}."]
+        return (f"* the best on a metric, or not distinguishable from it: corrected resampled "
+                f"t-test (Nadeau and Bengio) over the {folds} paired folds, p >= {alpha:g}.")
+
+    def significance_text(self, kind=None, alpha=ALPHA):
+        """What the marks of :meth:`summary_table` say, in words: the legend
+        (:meth:`significance_legend`), then one line per metric of ``kind``."""
+        return [self.significance_legend(alpha), *self._findings(kind, alpha)]
+
+    def _findings(self, kind, alpha):
+        folds = self.setup["cv"] * self.setup["n_repeats"]
+        lines = []
         for metric, metric_kind in self.metrics.items():
             if kind is not None and metric_kind != kind:
                 continue
@@ -287,14 +299,15 @@ class ComparisonResult:
              "These measure how well the scores order the samples; a pure threshold shift "
              "leaves them almost unchanged."),
         ]
+        # the legend once, under the first table; a leading "*" would start a nested list
+        legend = [f"- {self.significance_legend().replace('* ', '`*` ', 1)}"]
         for kind, title, text in sections:
             if kind in set(self.metrics.values()):
                 table = self.summary_table(kind)
                 lines += [f"## {title}, ranked by {table.columns[0]}", "", text, "",
-                          table.to_markdown(), ""]
-                # a leading "*" would start a nested list in Markdown
-                lines += [f"- {line.replace('* ', '`*` ', 1) if line.startswith('*') else line}"
-                          for line in self.significance_text(kind)] + [""]
+                          table.to_markdown(), "", *legend]
+                lines += [f"- {line}" for line in self._findings(kind, ALPHA)] + [""]
+                legend = []
         recall = self.per_class_recall().map(lambda v: f"{v:.2f}")
         lines += ["## Per-class recall", "", recall.to_markdown(), ""]
         return "\n".join(lines)

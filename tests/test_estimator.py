@@ -1034,3 +1034,14 @@ def test_verbose_fit_says_its_budget_then_prints_one_line_per_epoch(capsys):
     assert epoch_rows == ["1", "2", "3"]
     make_clf(max_epochs=3, verbose=0).fit(X, y)
     assert capsys.readouterr().out == ""
+
+
+@pytest.mark.parametrize("params, match", [
+    ({"batch_size": "big"}, r"'batch_size' parameter .* int in the range \[1, inf\), "
+                            r"a str among \{'auto'\}"),
+    ({"decision_cv": "auto-ish"}, r"'decision_cv' parameter .* \{'auto'\}"),
+])
+def test_auto_options_are_named_in_the_error(params, match):
+    X, y = binary_data()
+    with pytest.raises(ValueError, match=match):
+        make_clf(**params).fit(X, y)
